@@ -1,0 +1,58 @@
+"""Optimized kernels against the reference kernels (TFLM discipline: same bits or not shipped)."""
+import math
+
+import numpy as np
+import pytest
+
+from conftest import ALL_KERNELS
+from firmware.host_twin import load
+
+OPTIMIZED = [k for k in ALL_KERNELS if k != "ref"]
+
+
+def _call_update(kernels, m, v, x, eta, mu):
+    ffi, lib = load(kernels)
+    m, v = m.astype(np.int16).copy(), v.astype(np.int16).copy()
+    x = x.astype(np.int16)
+    nm = lib.npin_update_q15(ffi.from_buffer("int16_t[]", m), ffi.from_buffer("int16_t[]", v),
+                             ffi.from_buffer("int16_t[]", x), len(m), eta, mu)
+    return m, v, nm
+
+
+def _call_dots(kernels, m, f):
+    ffi, lib = load(kernels)
+    m, f = m.astype(np.int16), np.ascontiguousarray(f, dtype=np.int16)
+    out = np.zeros(f.shape[0], np.int64)
+    lib.npin_dots_q15(ffi.from_buffer("int16_t[]", m), ffi.from_buffer("int16_t[]", f), f.shape[1],
+                      f.shape[0], ffi.from_buffer("int64_t[]", out))
+    return out
+
+
+@pytest.mark.parametrize("kernels", OPTIMIZED)
+@pytest.mark.parametrize("dims", [8, 16, 24, 32, 40, 512, 520, 2048, 4096])
+def test_update_and_dots_match_reference_at_extremes(kernels, dims):
+    rng = np.random.default_rng(dims)
+    cases = [np.full(dims, -32768), np.full(dims, 32767), rng.integers(-32768, 32768, dims),
+             rng.choice([-32768, 32767], dims)]
+    for m in cases:
+        for x in cases:
+            for eta, mu in ((32767, 32767), (0, 32767), (12345, 0)):
+                got = _call_update(kernels, m, m[::-1], x, eta, mu)
+                want = _call_update("ref", m, m[::-1], x, eta, mu)
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+                assert got[2] == want[2]
+    f = np.stack([np.full(dims, 32767), np.full(dims, -32767), rng.integers(-32767, 32768, dims)] * 3)
+    for m in cases:
+        want = _call_dots("ref", m, f)
+        assert np.array_equal(_call_dots(kernels, m, f), want)
+        # and both equal the exact integer dot product
+        assert want.tolist() == [int(np.dot(m.astype(object), row.astype(object))) for row in f]
+
+
+@pytest.mark.parametrize("kernels", ALL_KERNELS)
+def test_isqrt_is_exact_floor(kernels):
+    _, lib = load(kernels)
+    values = [0, 1, 2, 3, 4, 15, 16, 17, 2**32 - 1, 2**32, 2**42, 2**42 - 1, 2**52 + 1, 2**63 - 1, 2**64 - 1]
+    values += [n * n + d for n in (2**20 - 1, 2**21, 3037000499) for d in (-1, 0, 1) if n * n + d >= 0]
+    for n in values:
+        assert lib.npin_isqrt64(n) == math.isqrt(n), n

@@ -1,0 +1,1 @@
+"""npin's orchestration layer: the CLI, config files, verification and benchmark runs."""

@@ -1,0 +1,123 @@
+"""`npin pin …`: quantize a Pin config, verify the C core against the reference, benchmark it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from firmware.host_twin import KERNELS
+from quant.pin_fixed import PinSpecError, check_params
+from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
+
+from ..errors import ConfigError, MismatchError
+from ..intent_stream import intent_episodes
+from ..pin_config import example_config, load_pin_config, write_atomic
+from ..pin_params_io import save_params
+from ..progress import progress_bar
+
+
+def register(sub) -> None:
+    pin = sub.add_parser("pin", help="the fixed-point Neural Pin").add_subparsers(dest="pin_command", required=True)
+
+    p = pin.add_parser("example-config", help="write a synthetic float Pin config")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--dims", type=int, default=512)
+    p.add_argument("--facets", type=int, default=8)
+    p.add_argument("--slots", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_example_config)
+
+    p = pin.add_parser("quantize", help="float Pin config -> Q15 parameters, with a decision report")
+    p.add_argument("config")
+    p.add_argument("-o", "--output", help="where to write the Q15 parameters (default CONFIG.q15.json)")
+    p.add_argument("--stream", help=".npy (N, D) float stream for calibration and the report "
+                                    "(default: a synthetic intent stream)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_quantize)
+
+    p = pin.add_parser("verify", help="random hostile stream: Python reference vs host twin, bit for bit")
+    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dims", type=int, default=512)
+    p.add_argument("--facets", type=int, default=16)
+    p.add_argument("--slots", type=int, default=32)
+    p.add_argument("--kernels", default="ref", choices=sorted(KERNELS) + ["all"])
+    p.set_defaults(func=cmd_verify)
+
+    p = pin.add_parser("bench", help="host ns per step: C twin vs numpy float32")
+    p.add_argument("--dims", type=int, default=512)
+    p.add_argument("--facets", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=5)
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_example_config(args) -> int:
+    doc = example_config(args.dims, args.facets, args.seed, args.slots)
+    write_atomic(args.output, json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {args.output}: D={args.dims}, K={args.facets}, slots={args.slots}")
+    return 0
+
+
+def _load_stream(path: str, dims: int) -> np.ndarray:
+    try:
+        stream = np.load(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read stream {path}: {e}", "give a .npy array of shape (N, D)") from e
+    if stream.ndim != 2 or stream.shape[1] != dims or len(stream) == 0:
+        raise ConfigError(f"stream {path} has shape {stream.shape}; the config needs (N, {dims})")
+    return stream.astype(np.float64)
+
+
+def cmd_quantize(args) -> int:
+    pc = load_pin_config(args.config)
+    cfg = pc.cfg
+    if args.stream:
+        stream = _load_stream(args.stream, cfg.dims)
+    else:
+        stream, _ = intent_episodes(cfg.facets, episodes=20, length=40, noise=0.8, seed=args.seed)
+    scale = calibrate_input_scale(stream)
+    try:
+        params = quantize_pin(cfg, scale)
+        check_params(params)
+    except (PinSpecError, ValueError) as e:
+        raise ConfigError(f"{args.config}: {e}") from e
+    out = args.output or str(Path(args.config).with_suffix("")) + ".q15.json"
+    save_params(out, params, scale, pc.facet_names, pc.tool_names)
+    report = decision_disagreement(cfg, params, scale, stream)
+    print(f"wrote {out}: D={params.dims} K={params.n_facets} slots={params.slots}, "
+          f"eta_q15={params.eta_q15} mu_q15={params.mu_q15}, input scale {scale.scale:.2f} ({scale.statistic})")
+    print("float vs fixed: " + "\n".join(report.lines()))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from ..pin_verify import random_params, verify
+
+    rng = np.random.default_rng(args.seed)
+    params = random_params(args.dims, args.facets, args.slots, rng)
+    try:
+        check_params(params)
+    except PinSpecError as e:
+        raise ConfigError(str(e), "see docs/pin-spec.md §2 for the allowed D, K and slots") from e
+    kernel_sets = sorted(KERNELS) if args.kernels == "all" else [args.kernels]
+    for kernels in kernel_sets:
+        with progress_bar(f"verify [{kernels}]", args.steps) as advance:
+            try:
+                res = verify(params, args.steps, args.seed, kernels, progress=advance)
+            except MismatchError as e:
+                print(f"MISMATCH [{kernels}] {e}")
+                return 1
+        print(f"[{kernels}] D={args.dims} K={args.facets} slots={args.slots} seed={args.seed}: "
+              f"{res.fires} fires, {res.empty_steps} empty steps, {res.overruns} overruns, "
+              f"{res.feedbacks} feedback events")
+    print(f"bit-exact: {args.steps} steps")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from ..pin_bench import bench
+
+    res = bench(args.dims, args.facets, args.rounds)
+    print("\n".join(res.lines()))
+    return 0

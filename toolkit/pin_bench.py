@@ -1,0 +1,87 @@
+"""`npin pin bench`: host cost of one step (update + K-facet check), C twin vs numpy float32.
+
+Figures are ratios taken inside one run; absolute times on shared machines are noisy, so each
+path is timed in several rounds and the best round is kept.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware.host_twin import FASTEST, HostTwin
+from quant.pin_fixed import PinParamsQ15
+
+
+@dataclass
+class BenchResult:
+    dims: int
+    facets: int
+    c_ns: dict[str, float]
+    numpy_ns: float
+
+    def lines(self) -> list[str]:
+        out = [f"D={self.dims} K={self.facets}: ns per step (update + {self.facets}-facet check), best of rounds"]
+        for name, ns in self.c_ns.items():
+            out.append(f"  C twin [{name:6}] {ns:10.1f} ns   {self.numpy_ns / ns:7.1f}x numpy")
+        out.append(f"  numpy float32     {self.numpy_ns:10.1f} ns      1.0x")
+        return out
+
+
+def _bench_params(dims: int, facets: int, rng) -> PinParamsQ15:
+    return PinParamsQ15(
+        facets_q15=rng.integers(-32767, 32768, (facets, dims)), thr_q15=np.full(facets, 16000),
+        tool=np.arange(facets), eta_q15=8192, mu_q15=16384, thr_gain_q15=4096, thr_min_q15=8000,
+        thr_max_q15=31000, hysteresis_q15=3000, min_norm=0, slots=32)
+
+
+def numpy_step_loop(facets: np.ndarray, xs: np.ndarray, repeat: int) -> float:
+    """The same step in float32 numpy; returns seconds for repeat * len(xs) steps."""
+    f = facets.astype(np.float32)
+    fnorm = np.linalg.norm(f, axis=1)
+    m = np.zeros(f.shape[1], np.float32)
+    v = np.zeros_like(m)
+    thr = np.full(f.shape[0], 0.5, np.float32)
+    armed = np.ones(f.shape[0], bool)
+    eta, mu, hyst = np.float32(0.25), np.float32(0.5), np.float32(0.1)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for x in xs:
+            v = mu * v + eta * (x - m)
+            m = m + v
+            scores = (f @ m) / (fnorm * (np.linalg.norm(m) + np.float32(1e-30)))
+            armed |= scores < thr - hyst
+            cand = armed & (scores >= thr)
+            if cand.any():
+                armed[int(np.argmax(np.where(cand, scores, -np.inf)))] = False
+    return time.perf_counter() - t0
+
+
+def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str] | None = None,
+          seed: int = 0) -> BenchResult:
+    rng = np.random.default_rng(seed)
+    params = _bench_params(dims, facets, rng)
+    xs = rng.integers(-12000, 12000, (32, dims)).astype(np.int16)  # one ring's worth, cache-resident
+    kernels = kernels or (["ref", FASTEST] if FASTEST != "ref" else ["ref"])
+    c_ns = {}
+    for name in kernels:
+        twin = HostTwin(params, name)
+        ffi, lib = twin.ffi, twin.lib
+        xp = ffi.from_buffer("int16_t[]", xs)
+        lib.npin_twin_consume_n(twin._slab, xp, len(xs), 10)  # warm up
+        repeat = 2000
+        best = min(_timed(lambda: lib.npin_twin_consume_n(twin._slab, xp, len(xs), repeat))
+                   for _ in range(rounds))
+        c_ns[name] = best / (repeat * len(xs)) * 1e9
+    xf = xs.astype(np.float32) / 32768
+    f = params.facets_q15.astype(np.float32) / 32768
+    n_repeat = 20
+    np_best = min(numpy_step_loop(f, xf, n_repeat) for _ in range(rounds))
+    return BenchResult(dims, facets, c_ns, np_best / (n_repeat * len(xs)) * 1e9)
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Idempotent set-up: Debian packages, the virtual environment, the Python packages.
+# Sourced by ./run; every step checks before it acts, so a second run takes seconds.
+set -euo pipefail
+
+NPIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$NPIN_ROOT/.venv"
+
+APT_PACKAGES=(
+    gcc libc6-dev make python3 python3-venv python3-dev   # host twin (cffi compiles C)
+    gcc-arm-none-eabi libnewlib-arm-none-eabi            # Cortex-M builds
+    qemu-system-arm                                      # emulated boards
+)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+install_apt() {
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        log "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
+        exit 1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_venv() {
+    local py=/usr/bin/python3 stamp
+    [ -x "$py" ] || py=$(command -v python3)
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        "$py" -m venv "$VENV"
+    fi
+    stamp=$(cat "$NPIN_ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+    if [ "$(cat "$VENV/.npin-stamp" 2>/dev/null)" != "$stamp" ]; then
+        log "installing Python packages into $VENV"
+        if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$NPIN_ROOT[dev]" \
+                >"$VENV/pip-install.log" 2>&1; then
+            tail -20 "$VENV/pip-install.log" >&2
+            log "pip install failed; the full log is $VENV/pip-install.log"
+            exit 1
+        fi
+        echo "$stamp" >"$VENV/.npin-stamp"
+    fi
+}
+
+install_apt
+install_venv
