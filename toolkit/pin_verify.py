@@ -102,7 +102,7 @@ def verify(params: PinParamsQ15, steps: int, seed: int, kernels: str = "ref",
     done = fires = empty = feedbacks = 0
     while done < steps:
         roll = rng.random()
-        n_push = int(rng.integers(params.slots + 1, 2 * params.slots + 3)) if roll < 0.02 else \
+        n_push = int(rng.integers(params.slots + 1, 2 * params.slots + 3)) if roll < 0.005 else \
             (0 if roll < 0.07 else 1)
         for _ in range(n_push):
             x = source()

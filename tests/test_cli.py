@@ -1,0 +1,81 @@
+"""The `npin` command line: exit codes, last lines, one-line errors, nothing half-written."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "toolkit.cli", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+
+
+def test_verify_exits_zero_with_the_bit_exact_line():
+    res = run_cli("pin", "verify", "--steps", "400", "--seed", "3", "--dims", "64", "--facets", "8",
+                  "--slots", "4", "--kernels", "all")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "bit-exact: 400 steps"
+
+
+def test_verify_rejects_a_bad_shape_in_one_line():
+    res = run_cli("pin", "verify", "--steps", "10", "--dims", "100")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert lines[0] == "error: D=100 is not a multiple of 8 in [8, 4096]"
+    assert lines[1].startswith("hint: ")
+
+
+def test_quantize_writes_params_and_reports(tmp_path, capsys):
+    cfg = tmp_path / "pin.json"
+    assert main(["pin", "example-config", "-o", str(cfg), "--dims", "64", "--facets", "4"]) == 0
+    assert main(["pin", "quantize", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "float vs fixed: steps 800" in out
+    doc = json.loads((tmp_path / "pin.q15.json").read_text())
+    assert doc["format"] == "npin-pin-q15" and len(doc["facets_q15"]) == 4
+    assert max(max(abs(v) for v in row) for row in doc["facets_q15"]) == 32767
+
+
+def test_quantize_with_a_stream_of_the_wrong_width(tmp_path, capsys):
+    cfg = tmp_path / "pin.json"
+    main(["pin", "example-config", "-o", str(cfg), "--dims", "64", "--facets", "4"])
+    np.save(tmp_path / "s.npy", np.zeros((10, 32)))
+    assert main(["pin", "quantize", str(cfg), "--stream", str(tmp_path / "s.npy"),
+                 "-o", str(tmp_path / "out.q15.json")]) == 1
+    assert "has shape (10, 32); the config needs (N, 64)" in capsys.readouterr().err
+    assert not (tmp_path / "out.q15.json").exists()
+
+
+def test_config_typo_names_the_nearest_key(tmp_path, capsys):
+    cfg = tmp_path / "pin.json"
+    main(["pin", "example-config", "-o", str(cfg), "--dims", "8", "--facets", "2"])
+    doc = json.loads(cfg.read_text())
+    doc["etta"] = doc.pop("eta")
+    cfg.write_text(json.dumps(doc))
+    assert main(["pin", "quantize", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown key 'etta'" in err and "did you mean 'eta'?" in err
+    assert list(tmp_path.iterdir()) == [cfg]
+
+
+def test_missing_config_file(capsys):
+    assert main(["pin", "quantize", "/nonexistent/pin.json"]) == 1
+    assert "cannot read Pin config /nonexistent/pin.json" in capsys.readouterr().err
+
+
+def test_bench_prints_ratios(capsys):
+    assert main(["pin", "bench", "--dims", "64", "--facets", "4", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "x numpy" in out and "C twin [ref" in out
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1] == "bit-exact: 120 steps"
+    assert any("facet" in ln and "tool" in ln for ln in lines)

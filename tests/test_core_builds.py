@@ -1,0 +1,56 @@
+"""The portable core builds as strict C99 for the host and for 32-bit Cortex-M without float,
+heap or libc beyond memcpy/memset, and passes the style checks of docs/pin-spec.md."""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CORE = Path(__file__).resolve().parents[1] / "firmware" / "core"
+PORTABLE = sorted(p for p in CORE.glob("*.c") if p.name != "npin_ring_mp.c")
+STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wshadow",
+          "-fno-strict-aliasing", "-Os", "-c"]
+# What a Cortex-M link may pull in: memcpy from libc; 64-bit division (and on M0 multiply) from libgcc.
+ALLOWED_UNDEFINED = {"memcpy", "__aeabi_memcpy", "__aeabi_ldivmod", "__aeabi_uldivmod", "__aeabi_lmul"}
+ARM_CPUS = {"cortex-m0": [], "cortex-m3": [], "cortex-m4": ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]}
+
+
+def _compile(cc: str, flags: list[str], out: Path) -> list[Path]:
+    objs = []
+    for src in PORTABLE:
+        obj = out / (src.stem + ".o")
+        res = subprocess.run([cc, *STRICT, *flags, "-I", str(CORE), str(src), "-o", str(obj)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"{src.name}: {res.stderr}"
+        objs.append(obj)
+    return objs
+
+
+def test_host_strict_c99(tmp_path):
+    _compile("gcc", [], tmp_path)
+
+
+@pytest.mark.parametrize("cpu", sorted(ARM_CPUS))
+def test_cortex_m_build_has_no_float_and_no_libc(cpu, tmp_path):
+    cc = shutil.which("arm-none-eabi-gcc")
+    if cc is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (./run test installs it)")
+    objs = _compile(cc, [f"-mcpu={cpu}", "-mthumb", *ARM_CPUS[cpu]], tmp_path)
+    nm = subprocess.run(["arm-none-eabi-nm", "-u", *map(str, objs)], capture_output=True, text=True,
+                        check=True).stdout
+    undefined = {line.split()[-1] for line in nm.splitlines() if line.strip() and not line.endswith(":")}
+    internal = {"npin_isqrt64", "npin_update_q15", "npin_dots_q15", "npin_consume"}
+    assert undefined - internal <= ALLOWED_UNDEFINED, undefined - internal - ALLOWED_UNDEFINED
+    disasm = subprocess.run(["arm-none-eabi-objdump", "-d", *map(str, objs)], capture_output=True,
+                            text=True, check=True).stdout
+    fp = [line for line in disasm.splitlines() if re.search(r"\tv(add|sub|mul|div|cvt|mov|ldr|str)\.?f?", line)]
+    assert not fp, fp[:5]
+
+
+def test_core_sources_use_no_float_heap_or_stdio():
+    banned = re.compile(r"\b(float|double|malloc|calloc|free|printf|assert)\s*\(|\bfloat\b|\bdouble\b|__int128")
+    for src in sorted(CORE.glob("*.[ch]")):
+        text = re.sub(r"/\*.*?\*/", "", src.read_text(), flags=re.S)
+        hits = [ln for ln in text.splitlines() if banned.search(ln)]
+        assert not hits, f"{src.name}: {hits}"
