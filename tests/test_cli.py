@@ -29,6 +29,14 @@ def test_verify_rejects_a_bad_shape_in_one_line():
     assert lines[1].startswith("hint: ")
 
 
+def test_verify_rejects_an_oversized_slab_naming_what_fits():
+    res = run_cli("pin", "verify", "--steps", "10", "--dims", "1024", "--facets", "16", "--slots", "64")
+    assert res.returncode == 1
+    first = res.stderr.splitlines()[0]
+    assert first.startswith("error: D=1024 K=16 slots=64: slab needs 170432 bytes, 104896 over")
+    assert "fits: D=512 K=16 slots=32" in first
+
+
 def test_quantize_writes_params_and_reports(tmp_path, capsys):
     cfg = tmp_path / "pin.json"
     assert main(["pin", "example-config", "-o", str(cfg), "--dims", "64", "--facets", "4"]) == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware.host_twin import KERNELS
+from firmware.slab import SLAB_MAX_BYTES, fit_message
 from quant.pin_fixed import PinSpecError, check_params
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 
@@ -52,6 +53,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def check_fits(params) -> None:
+    """The 64 KiB slab rule as a one-line error that says which shapes would fit."""
+    msg = fit_message(params.dims, params.n_facets, params.slots, SLAB_MAX_BYTES)
+    if msg:
+        raise ConfigError(f"D={params.dims} K={params.n_facets} slots={params.slots}: {msg}",
+                          "reduce dims, facets or slots (docs/pin-spec.md §2)")
+
+
 def cmd_example_config(args) -> int:
     doc = example_config(args.dims, args.facets, args.seed, args.slots)
     write_atomic(args.output, json.dumps(doc, indent=1) + "\n")
@@ -82,6 +91,7 @@ def cmd_quantize(args) -> int:
         check_params(params)
     except (PinSpecError, ValueError) as e:
         raise ConfigError(f"{args.config}: {e}") from e
+    check_fits(params)
     out = args.output or str(Path(args.config).with_suffix("")) + ".q15.json"
     save_params(out, params, scale, pc.facet_names, pc.tool_names)
     report = decision_disagreement(cfg, params, scale, stream)
@@ -100,6 +110,7 @@ def cmd_verify(args) -> int:
         check_params(params)
     except PinSpecError as e:
         raise ConfigError(str(e), "see docs/pin-spec.md §2 for the allowed D, K and slots") from e
+    check_fits(params)
     kernel_sets = sorted(KERNELS) if args.kernels == "all" else [args.kernels]
     for kernels in kernel_sets:
         with progress_bar(f"verify [{kernels}]", args.steps) as advance:
