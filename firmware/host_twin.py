@@ -62,6 +62,10 @@ CFLAGS = ["-std=gnu11", "-O3", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Wer
 _loaded: dict[str, object] = {}
 
 
+class TwinBuildError(RuntimeError):
+    """The host C compiler could not build the twin; the message carries its last words."""
+
+
 def _sources(kernels: str) -> list[Path]:
     core = sorted(p for p in CORE.glob("*.c") if not p.name.startswith("npin_kernels"))
     return core + [KERNELS[kernels][0], HOST / "npin_twin.c"]
@@ -100,7 +104,11 @@ def load(kernels: str = "ref"):
                        extra_compile_args=flags, libraries=["pthread"])
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out) as tmp:
-            built = Path(ffi.compile(tmpdir=tmp, verbose=False))
+            try:
+                built = Path(ffi.compile(tmpdir=tmp, verbose=False))
+            except Exception as e:  # cffi wraps compiler failures in several types
+                last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+                raise TwinBuildError(f"building the host twin ({kernels} kernels) failed: {last}") from e
             final = out / built.name
             shutil.move(str(built), final)  # atomic within one filesystem
         found = [final]

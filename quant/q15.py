@@ -25,10 +25,6 @@ def rshr15(a):
     return (a + (1 << 14)) >> 15
 
 
-def floordiv(a: int, b: int) -> int:
-    return a // b
-
-
 def isqrt(n: int) -> int:
     if n < 0:
         raise ValueError(f"isqrt of negative value {n}")

@@ -87,3 +87,14 @@ def test_demo_runs_end_to_end(tmp_path):
     lines = res.stdout.strip().splitlines()
     assert lines[-1] == "bit-exact: 120 steps"
     assert any("facet" in ln and "tool" in ln for ln in lines)
+
+
+def test_a_broken_compiler_is_a_one_line_error(tmp_path):
+    import os
+    env = {**os.environ, "NPIN_BUILD_DIR": str(tmp_path), "CC": "/bin/false"}
+    res = subprocess.run([sys.executable, "-m", "toolkit.cli", "pin", "verify", "--steps", "5", "--dims", "64",
+                          "--facets", "2", "--slots", "4"], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: building the host twin (ref kernels) failed:")
+    assert not list(tmp_path.rglob("*.so"))          # nothing half-built left behind

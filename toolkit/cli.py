@@ -5,6 +5,8 @@ import argparse
 import sys
 import traceback
 
+from firmware.host_twin import TwinBuildError
+
 from .commands import demo_cmd, pin_cmd
 from .errors import NpinError
 
@@ -29,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
+        return 1
+    except TwinBuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        print("hint: the twin needs gcc and the Python headers (./run installs gcc and python3-dev)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
