@@ -38,4 +38,20 @@ static inline npin_view_t npin_view(uint8_t *slab)
 /* Round half up and shift by 15 (docs/pin-spec.md: rshr15). */
 static inline int32_t npin_rshr15(int32_t a) { return (a + (1 << 14)) >> 15; }
 
+static inline int32_t npin_sat16(int32_t a) { return a > 32767 ? 32767 : (a < -32768 ? -32768 : a); }
+
+/* One component of the update (docs/pin-spec.md §3); returns m'^2 for the norm. Every kernel's
+ * scalar path goes through here, so the arithmetic is written once. */
+static inline uint32_t npin_update_one(int16_t *m, int16_t *v, int16_t x, int16_t eta_q15,
+                                       int16_t mu_q15)
+{
+    int32_t delta = npin_sat16((int32_t)x - *m);
+    int32_t a = (int32_t)mu_q15 * *v + (int32_t)eta_q15 * delta; /* |a| < 2^31 - 2^14 */
+    int32_t v_new = npin_sat16(npin_rshr15(a));
+    int32_t m_new = npin_sat16((int32_t)*m + v_new);
+    *v = (int16_t)v_new;
+    *m = (int16_t)m_new;
+    return (uint32_t)(m_new * m_new);
+}
+
 #endif

@@ -1,22 +1,12 @@
 /* Reference kernels: plain C99, the definition optimized kernels are held to. */
 #include "npin_internal.h"
 
-static inline int32_t sat16(int32_t a) { return a > 32767 ? 32767 : (a < -32768 ? -32768 : a); }
-
 uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims, int16_t eta_q15,
                          int16_t mu_q15)
 {
     uint64_t nm = 0;
     uint32_t i;
-    for (i = 0; i < dims; ++i) {
-        int32_t delta = sat16((int32_t)x[i] - m[i]);
-        int32_t a = (int32_t)mu_q15 * v[i] + (int32_t)eta_q15 * delta; /* |a| < 2^31 - 2^14 */
-        int32_t v_new = sat16(npin_rshr15(a));
-        int32_t m_new = sat16((int32_t)m[i] + v_new);
-        v[i] = (int16_t)v_new;
-        m[i] = (int16_t)m_new;
-        nm += (uint64_t)(uint32_t)(m_new * m_new);
-    }
+    for (i = 0; i < dims; ++i) nm += npin_update_one(&m[i], &v[i], x[i], eta_q15, mu_q15);
     return nm;
 }
 

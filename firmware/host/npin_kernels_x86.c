@@ -86,18 +86,7 @@ uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims
     }
     _mm256_storeu_si256((__m256i *)(void *)lanes, acc);
     nm = nm_wide + lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    for (; i < dims; ++i) {
-        int32_t d = (int32_t)x[i] - m[i], a, vn, mn;
-        d = d > 32767 ? 32767 : (d < -32768 ? -32768 : d);
-        a = (int32_t)mu_q15 * v[i] + (int32_t)eta_q15 * d;
-        vn = npin_rshr15(a);
-        vn = vn > 32767 ? 32767 : (vn < -32768 ? -32768 : vn);
-        mn = (int32_t)m[i] + vn;
-        mn = mn > 32767 ? 32767 : (mn < -32768 ? -32768 : mn);
-        v[i] = (int16_t)vn;
-        m[i] = (int16_t)mn;
-        nm += (uint64_t)(uint32_t)(mn * mn);
-    }
+    for (; i < dims; ++i) nm += npin_update_one(&m[i], &v[i], x[i], eta_q15, mu_q15);
     return nm;
 }
 
@@ -113,13 +102,15 @@ static int64_t dot_tail(const int16_t *m, const int16_t *f, int from, int dims)
 
 /* 256·Σhi + Σlo over all lanes. Lanes hold up to 2^28 each; sixteen of them can pass 2^31, so
  * the lanes are widened to 64 bits before the one horizontal reduction. */
+static inline __m512i widen_pairs(__m512i a) /* 16 x i32 -> 8 x i64, adjacent halves summed */
+{
+    return _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)),
+                            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(a, 1)));
+}
+
 static inline int64_t combine_split(__m512i hi, __m512i lo)
 {
-    __m512i h = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)),
-                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(hi, 1)));
-    __m512i l = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo)),
-                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(lo, 1)));
-    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(h, 8), l));
+    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(widen_pairs(hi), 8), widen_pairs(lo)));
 }
 
 void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims_u, uint32_t n_facets_u,
