@@ -5,6 +5,7 @@ Mirrors ``NPIN_OFF_*`` in firmware/core/npin_layout.h; tests compare the two.
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,7 @@ def pack_slab(params: PinParamsQ15) -> bytearray:
     return buf
 
 
-def write_state(buf, lay: SlabLayout, ref: PinFixed) -> None:
+def _header_bytes(lay: SlabLayout, ref: PinFixed) -> bytes:
     p = ref.params
     header = dict(
         magic=MAGIC, layout_version=LAYOUT_VERSION, header_bytes=HEADER_BYTES,
@@ -106,7 +107,12 @@ def write_state(buf, lay: SlabLayout, ref: PinFixed) -> None:
         armed_mask=ref.armed_mask, last_fired=ref.last_fired, fires=ref.fires,
         min_norm=p.min_norm, total_bytes=lay.total_bytes, reserved=0,
     )
-    _HEADER.pack_into(buf, 0, *(header[name] for name, _, _ in HEADER_FIELDS))
+    return _HEADER.pack(*(header[name] for name, _, _ in HEADER_FIELDS))
+
+
+def write_state(buf, lay: SlabLayout, ref: PinFixed) -> None:
+    p = ref.params
+    buf[0:HEADER_BYTES] = _header_bytes(lay, ref)
     arrays = dict(m=ref.m, v=ref.v, x_last=ref.x_last, facets=np.asarray(p.facets_q15).ravel(),
                   facet_norm=ref.facet_norm, thr_q15=ref.thr_q15, tool=np.asarray(p.tool),
                   stamp=ref.stamp, ring=ref.ring.ravel())
@@ -136,3 +142,14 @@ def reference_state(ref: PinFixed) -> dict:
     buf = bytearray(lay.total_bytes)
     write_state(buf, lay, ref)
     return read_state(buf)
+
+
+def state_digest(ref: PinFixed) -> int:
+    """CRC-32 of the mutable state as the firmware digests it (docs/protocol.md §4): slab bytes
+    from the header through x_last, then the thresholds."""
+    p = ref.params
+    lay = slab_layout(p.dims, p.n_facets, p.slots)
+    crc = zlib.crc32(_header_bytes(lay, ref))
+    for arr in (ref.m, ref.v, ref.x_last):  # D is a multiple of 8: no padding between them
+        crc = zlib.crc32(np.asarray(arr, dtype="<i2").tobytes(), crc)
+    return zlib.crc32(np.asarray(ref.thr_q15, dtype="<i2").tobytes(), crc) & 0xFFFFFFFF

@@ -1,0 +1,402 @@
+#include <string.h>
+
+#include "npin_cobs.h"
+#include "npin_crc32.h"
+#include "npin_params_block.h"
+#include "npin_service.h"
+
+#define SESSION_MAGIC 0x53534E4Eu /* "NNSS" */
+#define NO_SEQ 0xFFFFu
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v);
+    put16(p + 2, v >> 16);
+}
+
+uint32_t npin_state_digest(const uint8_t *slab)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)slab;
+    uint32_t d = h->dims, k = h->facets;
+    uint32_t crc = npin_crc32(0, slab, NPIN_OFF_FACETS(d, k, 0u));
+    return npin_crc32(crc, slab + NPIN_OFF_THR(d, k, 0u), 2u * k);
+}
+
+static uint32_t session_check(const npin_session_t *ss)
+{
+    return npin_crc32(0, (const uint8_t *)ss, (uint32_t)offsetof(npin_session_t, check));
+}
+
+static void session_commit(npin_service_t *s) { s->session->check = session_check(s->session); }
+
+/* Finish the frame in buf (header + payload already written) and send it. */
+static void send_frame(npin_service_t *s, uint8_t *buf, uint32_t type, uint32_t seq, uint32_t len)
+{
+    buf[0] = NPIN_PROTO_VERSION;
+    buf[1] = (uint8_t)type;
+    put16(buf + 2, seq);
+    put16(buf + 4, len);
+    put32(buf + NPIN_FRAME_HEADER + len, npin_crc32(0, buf, NPIN_FRAME_HEADER + len));
+    npin_cobs_emit(buf, NPIN_FRAME_OVERHEAD + len, s->put);
+    s->put(0);
+    if (s->flush) s->flush();
+}
+
+static void send_error(npin_service_t *s, uint32_t seq, uint32_t code, const char *text)
+{
+    uint8_t buf[NPIN_FRAME_OVERHEAD + 2u + 60u];
+    uint32_t n = 0;
+    put16(buf + NPIN_FRAME_HEADER, code);
+    while (text[n] != '\0' && n < 60u) {
+        buf[NPIN_FRAME_HEADER + 2u + n] = (uint8_t)text[n];
+        ++n;
+    }
+    send_frame(s, buf, NPIN_MSG_ERROR, seq, 2u + n);
+}
+
+static void send_event(npin_service_t *s, const npin_event_t *ev)
+{
+    uint8_t buf[NPIN_FRAME_OVERHEAD + 12u];
+    uint8_t *p = buf + NPIN_FRAME_HEADER;
+    put32(p, ev->step);
+    put16(p + 4, (uint16_t)ev->facet);
+    put16(p + 6, (uint16_t)ev->score_q15);
+    put16(p + 8, ev->tool);
+    put16(p + 10, 0);
+    send_frame(s, buf, NPIN_MSG_EVENT, s->session->event_seq++, 12u);
+}
+
+static void send_hello(npin_service_t *s, uint32_t seq, uint16_t extra_flags)
+{
+    uint8_t buf[NPIN_FRAME_OVERHEAD + NPIN_HELLO_BYTES];
+    uint8_t *p = buf + NPIN_FRAME_HEADER;
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    uint16_t flags = (uint16_t)(s->hello_flags | extra_flags);
+    uint32_t n = 0;
+    if (s->params_ok) flags |= NPIN_HELLO_FLAG_PARAMS_OK;
+    if (s->warm) flags |= NPIN_HELLO_FLAG_WARM;
+    memset(p, 0, NPIN_HELLO_BYTES);
+    p[0] = NPIN_PROTO_VERSION;
+    p[1] = NPIN_LAYOUT_VERSION;
+    put16(p + 2, flags);
+    if (s->params_ok) {
+        put16(p + 4, h->dims);
+        put16(p + 6, h->facets);
+        put16(p + 8, h->slots);
+    }
+    put16(p + 10, s->max_payload);
+    put32(p + 12, s->session->boot_count);
+    memcpy(p + 16, s->build_id, NPIN_BUILD_ID_BYTES);
+    if (s->params_ok) memcpy(p + 48, s->session->params_id, NPIN_PARAMS_ID_BYTES);
+    while (s->board[n] != '\0' && n < NPIN_BOARD_NAME_BYTES) {
+        p[64 + n] = (uint8_t)s->board[n];
+        ++n;
+    }
+    send_frame(s, buf, NPIN_MSG_HELLO | NPIN_RESPONSE, seq, NPIN_HELLO_BYTES);
+}
+
+static int load_params(npin_service_t *s)
+{
+    npin_params_header_t ph;
+    memcpy(&ph, s->params, sizeof ph);
+    memcpy(s->slab, s->params + NPIN_PARAMS_HEADER, ph.image_bytes);
+    memset(s->slab + ph.image_bytes, 0, ph.slab_bytes - ph.image_bytes);
+    return npin_slab_prepare(s->slab, s->slab_capacity);
+}
+
+void npin_service_boot(npin_service_t *s)
+{
+    npin_session_t *ss = s->session;
+    npin_params_header_t ph;
+    int valid = ss->magic == SESSION_MAGIC && ss->check == session_check(ss);
+
+    s->rx_len = 0;
+    s->rx_overflow = 0;
+    s->warm = 0;
+    s->params_error = npin_params_check(s->params, s->slab_capacity);
+    s->params_ok = s->params_error == 0;
+    if (!valid) {
+        memset(ss, 0, sizeof *ss);
+        ss->magic = SESSION_MAGIC;
+    }
+    ss->boot_count++;
+    if (s->params_ok) {
+        memcpy(&ph, s->params, sizeof ph);
+        /* Keep the state only if the last command finished and it belongs to these parameters. */
+        if (valid && !ss->applying && memcmp(ss->params_id, ph.params_id, NPIN_PARAMS_ID_BYTES) == 0 &&
+            npin_slab_prepare(s->slab, s->slab_capacity) == NPIN_OK) {
+            s->warm = 1;
+        } else {
+            int rc = load_params(s);
+            memcpy(ss->params_id, ph.params_id, NPIN_PARAMS_ID_BYTES);
+            ss->have_last = 0;
+            ss->applying = 0;
+            if (rc != NPIN_OK) {
+                s->params_ok = 0;
+                s->params_error = "parameter block: the Pin core rejects its slab image";
+            }
+        }
+    }
+    session_commit(s);
+    if (!s->params_ok) send_error(s, NO_SEQ, NPIN_E_PARAMS, s->params_error);
+    send_hello(s, NO_SEQ, NPIN_HELLO_FLAG_BANNER);
+}
+
+/* Each handler validates everything before it changes anything, writes its response payload at
+ * out and returns its length, or returns -1 after sending an ERROR itself. */
+
+static int32_t do_push(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    uint32_t count, i, vec = 2u * h->dims;
+    if (len < 4u) goto bad;
+    count = get16(p);
+    if (count == 0u || len != 4u + count * vec) goto bad;
+    for (i = 0; i < count; ++i) npin_push(s->slab, (const int16_t *)(const void *)(p + 4u + i * vec));
+    put16(out, count);
+    put16(out + 2, h->ring_head - h->ring_tail);
+    put32(out + 4, h->overrun);
+    return 8;
+bad:
+    send_error(s, seq, NPIN_E_ARG, "PUSH: payload is not count u16, pad u16, count*D int16");
+    return -1;
+}
+
+static int32_t do_step(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
+{
+    uint32_t count, done = 0;
+    if (len != 2u) {
+        send_error(s, seq, NPIN_E_ARG, "STEP: payload is count u16");
+        return -1;
+    }
+    count = get16(p);
+    if (count == 0u || 4u + count * NPIN_STEP_RECORD > s->max_payload) {
+        send_error(s, seq, NPIN_E_ARG, "STEP: count is 0 or its records exceed max_payload");
+        return -1;
+    }
+    while (done < count) {
+        npin_event_t ev;
+        uint8_t *r = out + 4u + done * NPIN_STEP_RECORD;
+        int st = npin_step(s->slab, &ev);
+        if (st == NPIN_EMPTY) break;
+        if (st == NPIN_FIRED) send_event(s, &ev);
+        r[0] = (uint8_t)(int8_t)st;
+        r[1] = (uint8_t)(st == NPIN_FIRED ? ev.facet : -1);
+        put16(r + 2, st == NPIN_FIRED ? (uint16_t)ev.score_q15 : 0u);
+        put16(r + 4, st == NPIN_FIRED ? ev.tool : 0u);
+        put16(r + 6, 0);
+        put32(r + 8, npin_state_digest(s->slab));
+        ++done;
+    }
+    put16(out, done);
+    put16(out + 2, 0);
+    return (int32_t)(4u + done * NPIN_STEP_RECORD);
+}
+
+static int32_t do_read(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    uint32_t off, n;
+    if (len != 6u) goto bad;
+    off = get32(p);
+    n = get16(p + 4);
+    if (off > h->total_bytes || n > h->total_bytes - off || 8u + n > s->max_payload) goto bad;
+    put32(out, off);
+    put16(out + 4, n);
+    put16(out + 6, 0);
+    memcpy(out + 8, s->slab + off, n);
+    return (int32_t)(8u + n);
+bad:
+    send_error(s, seq, NPIN_E_ARG, "READ_STATE: offset u32, length u16 inside the slab and max_payload");
+    return -1;
+}
+
+static int32_t do_feedback(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len,
+                           uint8_t *out)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    uint32_t facet;
+    int32_t sign;
+    if (len != 4u) goto bad;
+    facet = get16(p);
+    sign = (int16_t)get16(p + 2);
+    if (facet >= h->facets || (sign != 1 && sign != -1)) goto bad;
+    npin_feedback(s->slab, facet, sign);
+    put16(out, facet);
+    put16(out + 2, (uint16_t)((const int16_t *)(const void *)(s->slab + NPIN_OFF_THR(h->dims, h->facets,
+                                                                                   h->slots)))[facet]);
+    return 4;
+bad:
+    send_error(s, seq, NPIN_E_ARG, "FEEDBACK: facet u16 below K, sign i16 of +1 or -1");
+    return -1;
+}
+
+static int32_t do_bench(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    uint32_t d = h->dims, k = h->facets, reps, i, t0, t1;
+    int64_t dots[NPIN_MAX_FACETS];
+    if (len != 2u || (reps = get16(p)) == 0u) {
+        send_error(s, seq, NPIN_E_ARG, "BENCH: payload is reps u16, at least 1");
+        return -1;
+    }
+    t0 = s->ticks ? s->ticks() : 0u;
+    for (i = 0; i < reps; ++i)
+        npin_dots_q15((const int16_t *)(const void *)(s->slab + NPIN_OFF_M(d, k, 0u)),
+                      (const int16_t *)(const void *)(s->slab + NPIN_OFF_FACETS(d, k, 0u)), d, k, dots);
+    t1 = s->ticks ? s->ticks() : 0u;
+    put32(out, s->ticks_source == 1u ? (t1 - t0) & 0x00FFFFFFu : t1 - t0); /* SysTick is 24-bit */
+    put16(out + 4, reps);
+    out[6] = s->ticks_source;
+    out[7] = 0;
+    put32(out + 8, (uint32_t)dots[0]); /* keeps the loop from being optimized away */
+    return 12;
+}
+
+static int32_t do_reset(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
+{
+    if (len != 1u || p[0] > NPIN_RESET_REBOOT) {
+        send_error(s, seq, NPIN_E_ARG, "RESET: kind u8, 0 = state, 1 = reboot");
+        return -1;
+    }
+    if (p[0] == NPIN_RESET_STATE) {
+        if (!s->params_ok) {
+            send_error(s, seq, NPIN_E_PARAMS, s->params_error);
+            return -1;
+        }
+        load_params(s);
+    }
+    out[0] = p[0];
+    return 1;
+}
+
+typedef int32_t (*handler_t)(npin_service_t *, uint32_t, const uint8_t *, uint32_t, uint8_t *);
+
+static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
+{
+    int32_t n = npin_cobs_decode(f, encoded), out_len;
+    uint32_t type, seq, len;
+    uint16_t d;
+    npin_session_t *ss = s->session;
+    handler_t handler;
+
+    if (n < 0) {
+        send_error(s, NO_SEQ, NPIN_E_COBS, "malformed COBS encoding");
+        return;
+    }
+    if ((uint32_t)n < NPIN_FRAME_OVERHEAD) {
+        send_error(s, NO_SEQ, NPIN_E_TRUNCATED, "frame shorter than header and CRC");
+        return;
+    }
+    if (npin_crc32(0, f, (uint32_t)n - 4u) != get32(f + n - 4)) {
+        send_error(s, NO_SEQ, NPIN_E_CRC, "CRC-32 mismatch");
+        return;
+    }
+    type = f[1];
+    seq = get16(f + 2);
+    len = get16(f + 4);
+    if (f[0] != NPIN_PROTO_VERSION) {
+        send_error(s, seq, NPIN_E_VERSION, "protocol version is not 1");
+        return;
+    }
+    if (len != (uint32_t)n - NPIN_FRAME_OVERHEAD) {
+        send_error(s, seq, NPIN_E_TRUNCATED, "payload length differs from the header's");
+        return;
+    }
+
+    switch (type) {
+    case NPIN_MSG_HELLO:
+        send_hello(s, seq, 0);
+        return;
+    case NPIN_MSG_SYNC: {
+        uint8_t *o = f + NPIN_FRAME_HEADER; /* the request is consumed: answer in place */
+        uint32_t nonce;
+        const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+        if (len != 4u) {
+            send_error(s, seq, NPIN_E_ARG, "SYNC: payload is nonce u32");
+            return;
+        }
+        nonce = get32(o);
+        put32(o, nonce);
+        put32(o + 4, ss->boot_count);
+        put16(o + 8, ss->last_seq);
+        put16(o + 10, (uint16_t)((ss->have_last ? 1u : 0u) | (s->warm ? 2u : 0u) | (s->params_ok ? 4u : 0u)));
+        put32(o + 12, s->params_ok ? h->step : 0u);
+        put32(o + 16, s->params_ok ? npin_state_digest(s->slab) : 0u);
+        put32(o + 20, s->params_ok ? h->ring_head - h->ring_tail : 0u);
+        send_frame(s, f, NPIN_MSG_SYNC | NPIN_RESPONSE, seq, 24u);
+        return;
+    }
+    case NPIN_MSG_PUSH: handler = do_push; break;
+    case NPIN_MSG_STEP: handler = do_step; break;
+    case NPIN_MSG_READ_STATE: handler = do_read; break;
+    case NPIN_MSG_FEEDBACK: handler = do_feedback; break;
+    case NPIN_MSG_BENCH: handler = do_bench; break;
+    case NPIN_MSG_RESET: handler = do_reset; break;
+    default:
+        send_error(s, seq, NPIN_E_TYPE, "unknown message type");
+        return;
+    }
+
+    /* Sequence rule: the last applied number again is a retry (answer from the cache); one behind
+     * it by half the space or less is stale; anything ahead is new. */
+    d = (uint16_t)(seq - ss->last_seq);
+    if (ss->have_last && d == 0u) {
+        npin_cobs_emit(s->resp, ss->resp_len, s->put); /* the cached response, unchanged */
+        s->put(0);
+        if (s->flush) s->flush();
+        return;
+    }
+    if (ss->have_last && d >= 0x8000u) {
+        send_error(s, seq, NPIN_E_STALE, "stale sequence number");
+        return;
+    }
+    if (!s->params_ok && type != NPIN_MSG_RESET) {
+        send_error(s, seq, NPIN_E_PARAMS, s->params_error);
+        return;
+    }
+
+    /* The request lives in f; the response is built in the retained buffer, so a retry after a
+     * warm reset still finds it. */
+    ss->applying = 1;
+    session_commit(s);
+    out_len = handler(s, seq, f + NPIN_FRAME_HEADER, len, s->resp + NPIN_FRAME_HEADER);
+    ss->applying = 0;
+    if (out_len < 0) {
+        session_commit(s);
+        return;
+    }
+    ss->last_seq = (uint16_t)seq;
+    ss->have_last = 1;
+    ss->resp_len = (uint16_t)(NPIN_FRAME_OVERHEAD + (uint32_t)out_len);
+    session_commit(s);
+    send_frame(s, s->resp, type | NPIN_RESPONSE, seq, (uint32_t)out_len);
+    if (type == NPIN_MSG_RESET && f[NPIN_FRAME_HEADER] == NPIN_RESET_REBOOT && s->reboot) s->reboot();
+}
+
+void npin_service_byte(npin_service_t *s, uint8_t byte)
+{
+    if (byte != 0u) {
+        if (s->rx_len < s->rx_capacity)
+            s->rx[s->rx_len++] = byte;
+        else
+            s->rx_overflow = 1;
+        return;
+    }
+    if (s->rx_overflow)
+        send_error(s, NO_SEQ, NPIN_E_OVERSIZE, "frame longer than the receive buffer");
+    else if (s->rx_len > 0u)
+        handle_frame(s, s->rx, s->rx_len);
+    s->rx_len = 0;
+    s->rx_overflow = 0;
+}

@@ -1,0 +1,60 @@
+/* The device end of the protocol (docs/protocol.md): reassembles frames from received bytes,
+ * checks them, applies each sequence number once, and answers. Portable C99: the same file runs
+ * in the firmware and, for tests, on the host. */
+#ifndef NPIN_SERVICE_H
+#define NPIN_SERVICE_H
+
+#include <stdint.h>
+
+#include "npin_core.h"
+#include "npin_proto.h"
+
+/* Kept in retained RAM (.noinit) so that a warm reset loses nothing (docs/protocol.md §5). */
+typedef struct npin_session {
+    uint32_t magic;
+    uint32_t boot_count;
+    uint16_t last_seq;
+    uint8_t have_last;
+    uint8_t applying; /* set while a command mutates the slab: a reset then leaves it dirty */
+    uint16_t resp_len;
+    uint16_t event_seq;
+    uint8_t params_id[NPIN_PARAMS_ID_BYTES];
+    uint32_t check; /* CRC-32 of the fields above */
+} npin_session_t;
+
+typedef struct npin_service {
+    /* set by the caller before npin_service_boot */
+    uint8_t *slab;              /* 8-aligned, retained across warm resets */
+    uint32_t slab_capacity;
+    const uint8_t *params;      /* the parameter block in flash */
+    npin_session_t *session;    /* retained */
+    uint8_t *resp;              /* retained; NPIN_FRAME_OVERHEAD + max_payload bytes */
+    uint8_t *rx;                /* 2 bytes past an 8-aligned address (payloads land aligned) */
+    uint32_t rx_capacity;       /* encoded bytes rx can hold */
+    uint16_t max_payload;
+    const uint8_t *build_id;    /* NPIN_BUILD_ID_BYTES */
+    const char *board;
+    uint16_t hello_flags;       /* NPIN_HELLO_FLAG_SIMD where it applies */
+    void (*put)(uint8_t byte);
+    void (*flush)(void);
+    void (*reboot)(void);
+    uint32_t (*ticks)(void);    /* 0 where the board has no usable counter */
+    uint8_t ticks_source;       /* 0 none, 1 SysTick, 2 DWT CYCCNT */
+    /* private */
+    uint32_t rx_len;
+    uint8_t rx_overflow;
+    uint8_t params_ok;
+    uint8_t warm;
+    const char *params_error;
+} npin_service_t;
+
+/* Check the parameter block, keep or reload the slab, send the HELLO banner (or an ERROR). */
+void npin_service_boot(npin_service_t *s);
+
+/* Feed one received byte; a 0x00 completes a frame, which is handled at once. */
+void npin_service_byte(npin_service_t *s, uint8_t byte);
+
+/* CRC-32 of the Pin's mutable state: header, m, v, x_last, then thresholds (docs/protocol.md). */
+uint32_t npin_state_digest(const uint8_t *slab);
+
+#endif

@@ -1,0 +1,69 @@
+"""What firmware generation needs to know about a board. toolkit.boards reads these from the data
+files in boards/; nothing here does I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+UART_KINDS = ("cmsdk", "stm32", "pl011", "nrf51")
+CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7")
+# nRF51 BAUDRATE register codes (the product specification's table).
+NRF51_BAUD_CODES = {9600: 0x00275000, 19200: 0x004EA000, 38400: 0x009D5000, 57600: 0x00EBF000,
+                    115200: 0x01D7E000, 230400: 0x03AFB000, 460800: 0x075F7000, 1000000: 0x10000000}
+
+
+@dataclass(frozen=True)
+class BoardTarget:
+    id: str
+    name: str
+    cpu: str
+    clock_hz: int
+    emulated: bool
+    flash_origin: int
+    flash_size: int
+    params_size: int
+    ram_origin: int
+    ram_size: int
+    uart_kind: str
+    uart_base: int
+    baud: int
+    uart_irq: int
+    uart_init: tuple[tuple[int, int, int], ...] = ()
+    uart_tx_pin: int = 0
+    uart_rx_pin: int = 0
+    qemu_machine: str | None = None
+    pio_board: str = ""
+    upload: str = "qemu"
+    standard_platform: str | None = None
+    standard_board: str | None = None
+    hil_shape: tuple[int, int, int] = (128, 8, 8)  # D, K, slots the HIL suite uses by default
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def params_origin(self) -> int:
+        return self.flash_origin + self.flash_size - self.params_size
+
+    @property
+    def code_size(self) -> int:
+        return self.flash_size - self.params_size
+
+    @property
+    def has_dwt(self) -> bool:
+        return self.cpu in ("cortex-m3", "cortex-m4", "cortex-m7")
+
+    @property
+    def has_dsp(self) -> bool:
+        return self.cpu in ("cortex-m4", "cortex-m7")
+
+    @property
+    def stack_bytes(self) -> int:
+        return 2048 if self.ram_size > 0x4000 else 1536
+
+    def uart_divisor(self) -> int:
+        """The value the UART driver writes to its baud-rate register."""
+        if self.uart_kind == "cmsdk":
+            return max(16, round(self.clock_hz / self.baud))
+        if self.uart_kind == "stm32":
+            return round(self.clock_hz / self.baud)
+        if self.uart_kind == "pl011":
+            return round(64 * self.clock_hz / (16 * self.baud))
+        return NRF51_BAUD_CODES[self.baud]

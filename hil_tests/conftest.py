@@ -1,0 +1,54 @@
+"""The HIL suite's board fixture. By default: build the firmware for --board, boot it in QEMU, talk
+to its UART over TCP with pyserial. With --port: the same tests on a real board already flashed
+with the same build (HELLO's build id is checked before any test)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolkit.boards import DEFAULT_BOARD, load_board
+from toolkit.hil.target import open_target
+from toolkit.pin_params_io import load_params
+from toolkit.pin_synth import SyntheticPin, synthetic_pin
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("npin", "npin hardware in the loop")
+    g.addoption("--board", default=DEFAULT_BOARD, help="board id (npin boards); default %(default)s")
+    g.addoption("--port", default=None, help="a real board's serial port or pyserial URL; default: QEMU")
+    g.addoption("--pin", default=None, help="quantized Pin (*.q15.json); default: the board's [hil] shape")
+    g.addoption("--shape", default=None, help="D,K,slots of a synthetic Pin instead of the board's [hil] shape")
+    g.addoption("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
+    g.addoption("--workdir", default="build/hil", help="where firmware projects are generated and built")
+
+
+@pytest.fixture(scope="session")
+def hil_pin(request) -> SyntheticPin:
+    """The Pin under test and a source of intent streams for it."""
+    opt = request.config.getoption
+    if opt("--pin"):
+        params, scale, _, _ = load_params(opt("--pin"))
+        return SyntheticPin.from_params(params, scale)
+    shape = load_board(opt("--board")).hil_shape
+    if opt("--shape"):
+        shape = tuple(int(v) for v in opt("--shape").split(","))
+    return synthetic_pin(*shape, seed=11)
+
+
+@pytest.fixture(scope="session")
+def board(request, hil_pin):
+    opt = request.config.getoption
+    with open_target(opt("--board"), hil_pin.params, Path(opt("--workdir")), port=opt("--port")) as target:
+        yield target
+
+
+@pytest.fixture
+def fresh(board):
+    """The board's Pin reloaded from its parameter block, and a reference in the same state."""
+    from firmware import protocol as P
+    from quant.pin_fixed import PinFixed
+
+    board.client.reset(P.RESET_STATE)
+    board.client.events.clear()
+    return board.client, PinFixed(board.params)

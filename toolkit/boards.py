@@ -1,0 +1,89 @@
+"""Boards as data (boards/*.toml, one file per board): load, validate, list."""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+
+from firmware.board_target import CPUS, NRF51_BAUD_CODES, UART_KINDS, BoardTarget
+
+from .errors import ConfigError
+
+BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
+DEFAULT_BOARD = "mps2-an386"
+
+
+def _need(doc: dict, path: str, kind, where: str):
+    node = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{where}: missing '{path}'", "see boards/README.md for the fields")
+        node = node[part]
+    if not isinstance(node, kind) or isinstance(node, bool) and kind is int:
+        raise ConfigError(f"{where}: '{path}' must be {getattr(kind, '__name__', kind)}, got {node!r}",
+                          "see boards/README.md for the fields")
+    return node
+
+
+def parse_board(doc: dict, where: str) -> BoardTarget:
+    cpu = _need(doc, "cpu", str, where)
+    if cpu not in CPUS:
+        raise ConfigError(f"{where}: cpu '{cpu}' is not one of {', '.join(CPUS)}")
+    kind = _need(doc, "uart.kind", str, where)
+    if kind not in UART_KINDS:
+        raise ConfigError(f"{where}: uart.kind '{kind}' has no driver; drivers: {', '.join(UART_KINDS)}",
+                          "add firmware/hal/uart_<kind>.c or pick an existing kind")
+    init = doc.get("uart", {}).get("init", [])
+    if not all(isinstance(w, list) and len(w) == 3 and all(isinstance(x, int) for x in w) for w in init):
+        raise ConfigError(f"{where}: uart.init must be a list of [address, mask, value] integers")
+    baud = _need(doc, "uart.baud", int, where)
+    if kind == "nrf51" and baud not in NRF51_BAUD_CODES:
+        raise ConfigError(f"{where}: nRF51 has no register code for {baud} baud",
+                          f"use one of {sorted(NRF51_BAUD_CODES)}")
+    board = BoardTarget(
+        id=_need(doc, "id", str, where), name=_need(doc, "name", str, where), cpu=cpu,
+        clock_hz=_need(doc, "clock_hz", int, where), emulated=bool(doc.get("emulated", False)),
+        flash_origin=_need(doc, "flash.origin", int, where), flash_size=_need(doc, "flash.size", int, where),
+        params_size=_need(doc, "flash.params_size", int, where),
+        ram_origin=_need(doc, "ram.origin", int, where), ram_size=_need(doc, "ram.size", int, where),
+        uart_kind=kind, uart_base=_need(doc, "uart.base", int, where), baud=baud,
+        uart_irq=_need(doc, "uart.irq", int, where),
+        uart_init=tuple(tuple(w) for w in init),
+        uart_tx_pin=int(doc["uart"].get("tx_pin", 0)), uart_rx_pin=int(doc["uart"].get("rx_pin", 0)),
+        qemu_machine=doc.get("qemu", {}).get("machine"),
+        pio_board=_need(doc, "platformio.board", str, where),
+        upload=_need(doc, "platformio.upload", str, where),
+        standard_platform=doc["platformio"].get("standard_platform"),
+        standard_board=doc["platformio"].get("standard_board"),
+        hil_shape=tuple(int(doc.get("hil", {}).get(k, v)) for k, v in (("dims", 128), ("facets", 8), ("slots", 8))),
+    )
+    if board.emulated and not board.qemu_machine:
+        raise ConfigError(f"{where}: emulated board without [qemu] machine")
+    if board.params_size >= board.flash_size or board.params_size % 1024:
+        raise ConfigError(f"{where}: flash.params_size must be whole KiB and smaller than flash.size")
+    return board
+
+
+def load_board(board_id: str, boards_dir: Path = BOARDS_DIR) -> BoardTarget:
+    path = boards_dir / f"{board_id}.toml"
+    if not path.exists():
+        known = board_ids(boards_dir)
+        close = difflib.get_close_matches(board_id, known, n=1)
+        raise ConfigError(f"unknown board '{board_id}'" + (f" (did you mean '{close[0]}'?)" if close else ""),
+                          f"boards: {', '.join(known)} ('npin boards' lists them)")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}", "fix the TOML syntax") from e
+    board = parse_board(doc, str(path))
+    if board.id != board_id:
+        raise ConfigError(f"{path}: id '{board.id}' differs from the file name", "make them equal")
+    return board
+
+
+def board_ids(boards_dir: Path = BOARDS_DIR) -> list[str]:
+    return sorted(p.stem for p in boards_dir.glob("*.toml"))
+
+
+def all_boards(boards_dir: Path = BOARDS_DIR) -> list[BoardTarget]:
+    return [load_board(b, boards_dir) for b in board_ids(boards_dir)]

@@ -1,0 +1,119 @@
+"""Driver: the Pin's commands over a FrameLink, with sequence numbers, retries and the device's
+unsolicited frames (EVENT, boot banners) kept aside."""
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+
+from firmware import protocol as P
+
+from ..errors import NpinError
+
+
+class DeviceError(NpinError):
+    """The device answered ERROR."""
+
+    def __init__(self, code: int, text: str, seq: int):
+        super().__init__(f"device error {P.ERROR_NAMES.get(code, code)} (seq {seq}): {text}")
+        self.code, self.text, self.seq = code, text, seq
+
+
+class LinkTimeout(NpinError):
+    pass
+
+
+class PinClient:
+    def __init__(self, link, timeout: float = 5.0, retries: int = 2):
+        self.link, self.timeout, self.retries = link, timeout, retries
+        self.seq = 1
+        self.hello_info: P.Hello | None = None
+        self.events: list[P.DeviceEvent] = []
+        self.banners: list[P.Hello] = []
+        self.errors: list[tuple[int, str, int]] = []  # unsolicited ERROR frames (boot, NO_SEQ)
+        self.retries_used = 0
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _aside(self, f: P.Frame) -> None:
+        if f.type == P.EVENT:
+            self.events.append(P.DeviceEvent.parse(f.payload))
+        elif f.type == P.HELLO | P.RESPONSE:
+            self.banners.append(P.Hello.parse(f.payload))
+        elif f.type == P.ERROR:
+            self.errors.append((*P.parse_error(f.payload), f.seq))
+
+    def wait_for(self, msg_type: int, seq: int, timeout: float) -> P.Frame | None:
+        """The response to (type, seq); ERROR for that seq raises; other frames are set aside."""
+        while (f := self.link.read_frame(timeout)) is not None:
+            if f.seq == seq and f.type == msg_type | P.RESPONSE and not (
+                    msg_type == P.HELLO and P.Hello.parse(f.payload).flags & P.FLAG_BANNER):
+                return f
+            if f.type == P.ERROR:
+                code, text = P.parse_error(f.payload)
+                # Errors the device cannot pin to a sequence number (CRC, oversize ...) are about
+                # the frame just sent; a parameter error without one is a boot message.
+                if f.seq == seq or (f.seq == P.NO_SEQ and code != P.E_PARAMS):
+                    raise DeviceError(code, text, f.seq)
+            self._aside(f)
+        return None
+
+    def request(self, msg_type: int, payload: bytes = b"", *, seq: int | None = None,
+                sequenced: bool = True) -> P.Frame:
+        if seq is None:
+            seq = self.seq if sequenced else 0
+        data = P.frame(msg_type, seq, payload)
+        for attempt in range(self.retries + 1):
+            self.link.send(data)  # a retry is the same bytes: the device answers it from its cache
+            f = self.wait_for(msg_type, seq, self.timeout)
+            if f is not None:
+                if sequenced and seq == self.seq:
+                    self.seq = (self.seq + 1) & 0xFFFF
+                return f
+            self.retries_used += attempt < self.retries
+        raise LinkTimeout(f"no answer to {P.NAMES[msg_type]} seq {seq} after {self.retries + 1} tries",
+                          "is the board running this firmware? ('npin hil run' checks HELLO first)")
+
+    # -- commands ---------------------------------------------------------------------------
+    def hello(self) -> P.Hello:
+        self.hello_info = P.Hello.parse(self.request(P.HELLO, sequenced=False).payload)
+        return self.hello_info
+
+    def sync(self, nonce: int | None = None) -> P.SyncReply:
+        nonce = int.from_bytes(os.urandom(4), "little") if nonce is None else nonce
+        reply = P.SyncReply.parse(self.request(P.SYNC, struct.pack("<I", nonce), sequenced=False).payload)
+        if reply.nonce != nonce:
+            raise NpinError(f"SYNC answered nonce {reply.nonce:#x}, sent {nonce:#x}: a stale reply on the line")
+        self.seq = ((reply.last_seq + 1) & 0xFFFF) if reply.has_last else 1
+        return reply
+
+    def push(self, xs: np.ndarray) -> tuple[int, int, int]:
+        """PUSH the rows, as many frames as max_payload needs; returns the last (count, fill, overrun)."""
+        xs = np.ascontiguousarray(xs, dtype="<i2")
+        per = max(1, (self.hello_info.max_payload - 4) // (2 * xs.shape[1])) if self.hello_info else len(xs)
+        for i in range(0, len(xs), per):
+            f = self.request(P.PUSH, struct.pack("<HH", len(xs[i:i + per]), 0) + xs[i:i + per].tobytes())
+        return struct.unpack("<HHI", f.payload)
+
+    def step(self, count: int) -> list[P.StepRecord]:
+        return P.parse_step_reply(self.request(P.STEP, struct.pack("<H", count)).payload)
+
+    def read_state(self, total: int, chunk: int | None = None) -> bytes:
+        chunk = chunk or (self.hello_info.max_payload - 8 if self.hello_info else 256)
+        out = bytearray()
+        while len(out) < total:
+            n = min(chunk, total - len(out))
+            f = self.request(P.READ_STATE, struct.pack("<IH", len(out), n))
+            out += f.payload[8:8 + n]
+        return bytes(out)
+
+    def feedback(self, facet: int, sign: int) -> int:
+        f = self.request(P.FEEDBACK, struct.pack("<Hh", facet, sign))
+        return struct.unpack("<Hh", f.payload)[1]
+
+    def bench(self, reps: int) -> tuple[int, int, int]:
+        ticks, reps_done, source = struct.unpack_from("<IHB", self.request(P.BENCH, struct.pack("<H", reps)).payload)
+        return ticks, reps_done, source
+
+    def reset(self, kind: int) -> None:
+        self.request(P.RESET, bytes([kind]))
