@@ -5,19 +5,14 @@ first use compiles (a few seconds) and later uses import.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
 import platform
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from quant.pin_fixed import PinEvent, PinParamsQ15
 
+from .host_build import TwinBuildError, build_dir, cffi_module  # noqa: F401 - re-exported
 from .slab import pack_slab, read_state
 
 ROOT = Path(__file__).resolve().parent
@@ -25,8 +20,8 @@ CORE = ROOT / "core"
 HOST = ROOT / "host"
 # kernel set -> (source, extra flags). "native" is the fastest this machine's compiler targets.
 KERNELS = {"ref": (CORE / "npin_kernels_ref.c", [])}
+_cpu_flags: set[str] = set()
 if platform.machine() in ("x86_64", "AMD64"):
-    _cpu_flags = set()
     if Path("/proc/cpuinfo").exists():
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
@@ -59,11 +54,6 @@ void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t *out10);
 """
 
 CFLAGS = ["-std=gnu11", "-O3", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Werror"]
-_loaded: dict[str, object] = {}
-
-
-class TwinBuildError(RuntimeError):
-    """The host C compiler could not build the twin; the message carries its last words."""
 
 
 def _sources(kernels: str) -> list[Path]:
@@ -71,52 +61,15 @@ def _sources(kernels: str) -> list[Path]:
     return core + [KERNELS[kernels][0], HOST / "npin_twin.c"]
 
 
-def build_dir() -> Path:
-    env = os.environ.get("NPIN_BUILD_DIR")
-    base = Path(env) if env else ROOT.parent / "build"
-    return base / "host_twin"
-
-
 def load(kernels: str = "ref"):
     """Compile (once) and import the twin with the given kernel set; returns (ffi, lib)."""
     if kernels not in KERNELS:
         raise ValueError(f"unknown kernel set {kernels!r}; this host has {sorted(KERNELS)}")
-    if kernels in _loaded:
-        return _loaded[kernels]
-    from cffi import FFI
-
-    srcs = _sources(kernels)
     flags = CFLAGS + KERNELS[kernels][1]
-    digest = hashlib.sha256()
-    for path in sorted(srcs) + sorted(CORE.glob("*.h")) + sorted(HOST.glob("*.h")):
-        digest.update(path.name.encode() + path.read_bytes())
-    digest.update(" ".join(flags).encode() + CDEF.encode() + sys.version.encode())
-    if "-march=native" in flags:  # its meaning depends on the CPU
-        digest.update(" ".join(sorted(_cpu_flags)).encode())
-    name = f"_npin_twin_{kernels}_{digest.hexdigest()[:12]}"
-    out = build_dir()
-    found = list(out.glob(name + ".*.so")) + list(out.glob(name + ".so"))
-    if not found:
-        ffi = FFI()
-        ffi.cdef(CDEF)
-        ffi.set_source(name, '#include "npin_twin.h"\n',
-                       sources=[str(p) for p in srcs], include_dirs=[str(CORE), str(HOST)],
-                       extra_compile_args=flags, libraries=["pthread"])
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out) as tmp:
-            try:
-                built = Path(ffi.compile(tmpdir=tmp, verbose=False))
-            except Exception as e:  # cffi wraps compiler failures in several types
-                last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                raise TwinBuildError(f"building the host twin ({kernels} kernels) failed: {last}") from e
-            final = out / built.name
-            shutil.move(str(built), final)  # atomic within one filesystem
-        found = [final]
-    spec = importlib.util.spec_from_file_location(name, found[0])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    _loaded[kernels] = (module.ffi, module.lib)
-    return _loaded[kernels]
+    # -march=native means something different on another CPU
+    salt = " ".join(sorted(_cpu_flags)) if "-march=native" in flags else ""
+    return cffi_module(f"_npin_twin_{kernels}", CDEF, '#include "npin_twin.h"\n', _sources(kernels),
+                       [CORE, HOST], flags, ["pthread"], salt, f"the host twin ({kernels} kernels)")
 
 
 class HostTwin:

@@ -7,10 +7,10 @@ import traceback
 
 from firmware.host_twin import TwinBuildError
 
-from .commands import demo_cmd, pin_cmd
+from .commands import boards_cmd, demo_cmd, firmware_cmd, hil_cmd, pin_cmd
 from .errors import NpinError
 
-COMMANDS = (pin_cmd, demo_cmd)
+COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,12 +31,13 @@ class FrameLink:
                 except (FrameError, ValueError) as e:
                     self.bad_frames.append(str(e))
                     continue
-            left = deadline - time.monotonic()
-            if left <= 0:
+            waiting = self.port.in_waiting  # pyserial's socket:// says 1 for "readable"
+            if waiting:
+                self._buf += self.port.read(waiting)
+                continue
+            if time.monotonic() >= deadline:
                 return None
-            data = self.port.read(max(1, self.port.in_waiting or 1))
-            if data:
-                self._buf += data
+            self._buf += self.port.read(1)  # blocks up to the port's own timeout
 
     def drain(self, quiet: float = 0.2) -> list[Frame]:
         """Read until the line has been quiet for `quiet` seconds (labgrid's settle)."""

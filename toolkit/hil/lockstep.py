@@ -52,7 +52,7 @@ def _mismatch(client, ref: PinFixed, step: int, what: str) -> MismatchError:
         detail = "; first difference in the state: " + state_diff(client.read_state(total), ref)
     except Exception as e:  # noqa: BLE001 - the diff is a courtesy; the mismatch is the news
         detail = f"; the state could not be read back ({e})"
-    return MismatchError(f"step {step}: {what}{detail}")
+    return MismatchError(f"step {step}: {what}{detail} (after step {ref.step_count})")
 
 
 def run_lockstep(client, ref: PinFixed, xs: np.ndarray, intents: np.ndarray | None = None, *,
@@ -78,7 +78,10 @@ def run_lockstep(client, ref: PinFixed, xs: np.ndarray, intents: np.ndarray | No
             want = (st, ev.facet if ev else -1, ev.score_q15 if ev else 0, ev.tool if ev else 0, state_digest(ref))
             got = (rec.status, rec.facet, rec.score_q15, rec.tool, rec.digest)
             if got != want:
-                raise _mismatch(client, ref, ref.step_count,
+                at = ref.step_count
+                for _ in records[j + 1:]:  # bring the reference to where the device stopped
+                    ref.step()
+                raise _mismatch(client, ref, at,
                                 f"device (status, facet, score, tool, digest) = {got}, reference {want}")
             if st == FIRED:
                 fired.append((ev, start + j))

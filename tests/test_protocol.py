@@ -1,0 +1,200 @@
+"""The protocol's two ends against each other on the host: the firmware's C (COBS, CRC-32, the
+parameter block check, the service) built with cffi and UBSan, and the Python codec and client."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware import protocol as P
+from firmware.params_block import check_block, params_block
+from firmware.service_twin import ServiceTwinPort, load
+from firmware.slab import slab_layout, state_digest
+from quant.pin_fixed import PinFixed
+from toolkit.errors import MismatchError
+from toolkit.hil.client import DeviceError, PinClient
+from toolkit.hil.link import FrameLink
+from toolkit.hil.lockstep import run_lockstep
+from toolkit.pin_synth import hostile_q15, synthetic_pin
+
+FFI, LIB = load()
+PIN = synthetic_pin(64, 8, 8, seed=3)
+# byte strings that stress COBS: long non-zero runs around the 254 boundary, zeros, mixtures
+COBS_DATA = st.one_of(
+    st.binary(max_size=700),
+    st.builds(lambda n, z: b"\x01" * n + b"\x00" * z, st.integers(0, 600), st.integers(0, 3)),
+    st.lists(st.sampled_from([b"\x00", b"\x07" * 253, b"\x07" * 254, b"\x07" * 255]), max_size=6).map(b"".join),
+)
+
+
+def _c_encode(data: bytes) -> bytes:
+    out = FFI.new("uint8_t[]", len(data) + len(data) // 254 + 2)
+    return bytes(FFI.buffer(out, LIB.npin_cobs_encode(data, len(data), out)))
+
+
+def _c_decode(enc: bytes):
+    buf = FFI.new("uint8_t[]", len(enc) + 1)
+    FFI.memmove(buf, enc, len(enc))
+    n = LIB.npin_cobs_decode(buf, len(enc))
+    return None if n < 0 else bytes(FFI.buffer(buf, n))
+
+
+def test_crc32_check_value_in_c_and_python():
+    assert LIB.npin_crc32(0, b"123456789", 9) == 0xCBF43926
+    assert P.crc32(b"123456789") == 0xCBF43926
+
+
+@given(st.binary(max_size=3000), st.integers(0, 3000))
+def test_crc32_c_equals_zlib_in_chunks(data, cut):
+    cut = min(cut, len(data))
+    assert LIB.npin_crc32(LIB.npin_crc32(0, data[:cut], cut), data[cut:], len(data) - cut) == zlib.crc32(data)
+
+
+@given(COBS_DATA)
+def test_cobs_c_and_python_agree_and_round_trip(data):
+    enc = _c_encode(data)
+    assert b"\0" not in enc
+    assert P.cobs_decode(enc) == data
+    assert _c_decode(P.cobs_encode(data)) == data
+    assert _c_decode(enc) == data
+
+
+@given(st.binary(min_size=1, max_size=300).filter(lambda b: b"\0" not in b))
+def test_cobs_decoders_accept_and_reject_the_same_inputs(enc):
+    try:
+        want = P.cobs_decode(enc)
+    except ValueError:
+        want = None
+    assert _c_decode(enc) == want
+
+
+def test_parameter_block_c_and_python_agree_and_every_flipped_byte_is_refused():
+    block = params_block(PIN.params)
+    cap = slab_layout(PIN.params.dims, PIN.params.n_facets, PIN.params.slots).total_bytes
+    assert LIB.npin_params_check(block, cap) == FFI.NULL and check_block(block) is None
+    assert FFI.string(LIB.npin_params_check(block, cap - 8)) == b"parameter block: Pin shape does not fit this firmware's slab"
+    rng = np.random.default_rng(0)
+    for i in sorted(set(rng.integers(0, len(block), 300).tolist()) | {0, 4, 8, 12, 16, 20, 24, 40, 47, 48}):
+        bad = bytearray(block)
+        bad[i] ^= 1 << int(rng.integers(0, 8))
+        assert LIB.npin_params_check(bytes(bad), cap) != FFI.NULL, i
+        assert check_block(bytes(bad)) is not None, i
+
+
+def _client(port):
+    link = FrameLink(port)
+    client = PinClient(link, timeout=0.05, retries=0)
+    for f in link.drain(0.0):
+        client._aside(f)
+    client.hello()
+    client.sync()
+    return client
+
+
+def test_service_boots_with_banner_and_hello():
+    port = ServiceTwinPort(PIN.params)
+    link = FrameLink(port)
+    banner = link.read_frame(0)
+    hello = P.Hello.parse(banner.payload)
+    assert banner.type == P.HELLO | P.RESPONSE and hello.flags & P.FLAG_BANNER and hello.flags & P.FLAG_PARAMS_OK
+    assert (hello.dims, hello.facets, hello.slots, hello.board) == (64, 8, 8, "host")
+    assert hello.params_id == params_block(PIN.params)[24:40]
+
+
+def test_service_lockstep_with_feedback_and_hostile_rows():
+    port = ServiceTwinPort(PIN.params)
+    client, ref = _client(port), PinFixed(PIN.params)
+    xs, intents = PIN.stream_q15(3000, seed=5)
+    rep = run_lockstep(client, ref, xs, intents)
+    run_lockstep(client, ref, hostile_q15(300, 64, seed=2), feedback=False)
+    assert rep.fires > 20 and rep.feedbacks == rep.fires
+    assert LIB.npin_state_digest(port.slab()) == state_digest(ref)
+
+
+def test_lockstep_reports_a_readable_diff_on_mismatch():
+    port = ServiceTwinPort(PIN.params)
+    client = _client(port)
+    wrong = PinFixed(PIN.params.__class__(**{**PIN.params.__dict__, "eta_q15": PIN.params.eta_q15 + 1}))
+    xs, _ = PIN.stream_q15(10, seed=1)
+    with pytest.raises(MismatchError) as e:
+        run_lockstep(client, wrong, xs)
+    msg = str(e.value)
+    assert msg.startswith("step 1: device (status, facet, score, tool, digest)")
+    eta = PIN.params.eta_q15
+    assert f"first difference in the state: header field 'eta_q15': device {eta}, reference {eta + 1}" in msg
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=6))
+def test_garbage_never_changes_the_slab(chunks):
+    port = ServiceTwinPort(PIN.params)
+    client = _client(port)
+    xs, _ = PIN.stream_q15(3, seed=4)
+    client.push(xs)
+    client.step(2)
+    before = port.slab()
+    for c in chunks:
+        port.write(c.replace(b"\0", b"") + b"\0")  # garbage frames: the CRC cannot hold
+    for f in client.link.drain(0.0):
+        assert f.type == P.ERROR
+    assert port.slab() == before
+
+
+def test_a_valid_frame_after_garbage_is_served():
+    port = ServiceTwinPort(PIN.params)
+    client = _client(port)
+    port.write(b"\x13\x37\x99")  # a partial frame with no delimiter
+    client.link.send(b"\0")      # the host's resync byte ends it
+    client.link.drain(0.0)
+    assert client.push(PIN.stream_q15(1, seed=0)[0])[0] == 1
+
+
+def test_retry_after_a_warm_reboot_is_answered_from_retained_ram():
+    port = ServiceTwinPort(PIN.params)
+    client, ref = _client(port), PinFixed(PIN.params)
+    xs, intents = PIN.stream_q15(40, seed=6)
+    run_lockstep(client, ref, xs[:20], intents[:20])
+    client.push(xs[20:24])
+    seq = client.seq
+    step_frame = P.frame(P.STEP, seq, struct.pack("<H", 4))
+    client.link.send(step_frame)
+    first = client.wait_for(P.STEP, seq, 0)
+    port.boot(cold=False)  # reset: the host never saw `first`, say
+    banner = P.Hello.parse(client.link.read_frame(0).payload)
+    assert banner.flags & P.FLAG_WARM and banner.boot_count == 2
+    client.link.send(step_frame)
+    assert client.wait_for(P.STEP, seq, 0) == first  # answered again, not stepped again
+    reply = client.sync()
+    for x in xs[20:24]:
+        ref.push(x)
+    for _ in range(4):
+        ref.step()
+    assert (reply.step, reply.digest, reply.last_seq) == (ref.step_count, state_digest(ref), seq)
+
+
+def test_cold_boot_reloads_the_parameters():
+    port = ServiceTwinPort(PIN.params)
+    client = _client(port)
+    client.push(PIN.stream_q15(3, seed=0)[0])
+    client.step(3)
+    port.boot(cold=True)
+    banner = P.Hello.parse(client.link.read_frame(0).payload)
+    assert not banner.flags & P.FLAG_WARM
+    assert client.sync().digest == state_digest(PinFixed(PIN.params))
+
+
+def test_corrupt_parameter_block_is_refused_with_error_frames():
+    block = bytearray(params_block(PIN.params))
+    block[100] ^= 0x10
+    port = ServiceTwinPort(PIN.params, block=bytes(block))
+    link = FrameLink(port)
+    boot = link.drain(0.0)
+    assert [f.type for f in boot] == [P.ERROR, P.HELLO | P.RESPONSE]
+    assert P.parse_error(boot[0].payload) == (P.E_PARAMS, "parameter block: CRC mismatch")
+    assert not P.Hello.parse(boot[1].payload).flags & P.FLAG_PARAMS_OK
+    client = PinClient(link, timeout=0.05, retries=0)
+    with pytest.raises(DeviceError) as e:
+        client.step(1)
+    assert e.value.code == P.E_PARAMS
