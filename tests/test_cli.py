@@ -85,8 +85,18 @@ def test_demo_runs_end_to_end(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
-    assert lines[-1] == "bit-exact: 120 steps"
-    assert any("facet" in ln and "tool" in ln for ln in lines)
+    assert lines[-1] == "bit-exact: 120 steps on the host twin, 120 steps on mps2-an386 (QEMU)"
+    host = lines[lines.index(next(ln for ln in lines if ln.startswith("[2/4]"))) + 1:
+                 lines.index(next(ln for ln in lines if ln.startswith("[3/4]")))]
+    board = [ln for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("[3/4]"))):]
+             if ln.startswith("  ok ") or ln.startswith("  BAD")]
+    assert host and board == host  # the same pins, in order, from the C core on the host and on the M4
+
+
+def test_demo_host_only(tmp_path):
+    res = run_cli("demo", "--out", str(tmp_path), "--episodes", "2", "--host-only")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "bit-exact: 60 steps on the host twin"
 
 
 def test_a_broken_compiler_is_a_one_line_error(tmp_path):

@@ -50,5 +50,11 @@ install_venv() {
     fi
 }
 
+seed_platformio() {
+    # PlatformIO's build engine (tool-scons) from PyPI's scons: builds need no registry.
+    "$VENV/bin/python" "$NPIN_ROOT/tools/pio_seed.py"
+}
+
 install_apt
 install_venv
+seed_platformio

@@ -1,7 +1,9 @@
 """`npin demo`: the main job end to end.
 
-Today: quantize a Pin config, stream scripted intents through the C core on the host, print the
-pin events, the float-vs-fixed agreement and the bit-exact verdict against the Python reference.
+Quantize a Pin config; stream scripted intents through the C core on the host; generate, build
+and boot the firmware on the default board (QEMU mps2-an386, Cortex-M4) and stream the same
+vectors over its serial port; print the pin events, the float-vs-fixed agreement and the bit-exact
+verdicts against the Python reference.
 """
 from __future__ import annotations
 
@@ -11,13 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from firmware.host_twin import FASTEST, HostTwin
-from quant.pin_fixed import FIRED, PinFixed
+from quant.pin_fixed import PinFixed
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 
+from ..boards import DEFAULT_BOARD
 from ..errors import MismatchError
+from ..hil.lockstep import run_lockstep
+from ..hil.target import open_target
 from ..intent_stream import intent_episodes
 from ..pin_config import example_config, load_pin_config, write_atomic
 from ..pin_params_io import save_params
+from ..progress import progress_bar
 
 
 def register(sub) -> None:
@@ -26,7 +32,16 @@ def register(sub) -> None:
     p.add_argument("--out", default="build/demo", help="output folder (default build/demo)")
     p.add_argument("--episodes", type=int, default=12)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--board", default=DEFAULT_BOARD, help="board to run the firmware on (default %(default)s)")
+    p.add_argument("--port", help="a real board's serial port (default: the board's QEMU emulator)")
+    p.add_argument("--host-only", action="store_true", help="skip the firmware part")
     p.set_defaults(func=cmd_demo)
+
+
+def _print_event(step, facet, tool, score_q15, intent, pc) -> None:
+    ok = "ok " if facet == intent else "BAD"
+    print(f"  {ok} step {step:4d}  facet {pc.facet_names[facet]:>8}  tool {pc.tool_names[tool]:>8}  "
+          f"cos {score_q15 / 32768:.3f}  (intent {pc.facet_names[intent]})")
 
 
 def cmd_demo(args) -> int:
@@ -40,19 +55,18 @@ def cmd_demo(args) -> int:
     scale = calibrate_input_scale(calib)
     params = quantize_pin(cfg, scale)
     save_params(out / "pin.q15.json", params, scale, pc.facet_names, pc.tool_names)
-    print(f"[1/3] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
+    total = 3 if args.host_only else 4
+    print(f"[1/{total}] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
           f"-> {out / 'pin.q15.json'}")
 
     stream, intents = intent_episodes(cfg.facets, args.episodes, 30, noise=0.8, seed=args.seed)
     xs = scale.quantize(stream)
     twin, ref = HostTwin(params, FASTEST), PinFixed(params)
     status, events = twin.run(xs)
-    print(f"[2/3] streamed {len(xs)} vectors through the C core on the host ({FASTEST} kernels):")
+    print(f"[2/{total}] streamed {len(xs)} vectors through the C core on the host ({FASTEST} kernels):")
     for i, ev in enumerate(events):
         if ev is not None:
-            ok = "ok " if ev.facet == intents[i] else "BAD"
-            print(f"  {ok} step {ev.step:4d}  facet {pc.facet_names[ev.facet]:>8}  tool "
-                  f"{pc.tool_names[ev.tool]:>8}  cos {ev.score_q15 / 32768:.3f}  (intent {pc.facet_names[intents[i]]})")
+            _print_event(ev.step, ev.facet, ev.tool, ev.score_q15, intents[i], pc)
     for i, x in enumerate(xs):
         ref.push(x)
         st, ev = ref.step()
@@ -62,9 +76,27 @@ def cmd_demo(args) -> int:
     for name, want in (("m", ref.m), ("v", ref.v), ("thr_q15", ref.thr_q15)):
         if not np.array_equal(state[name], want):
             raise MismatchError(f"final state '{name}' differs between the reference and the C core")
+    verdicts = [f"{len(xs)} steps on the host twin"]
+
+    if not args.host_only:
+        where = f"port {args.port}" if args.port else "QEMU"
+        print(f"[3/{total}] firmware for {args.board}: generate, build offline with PlatformIO, boot ({where})")
+        with open_target(args.board, params, out / "firmware", port=args.port) as target:
+            print(target.build.size_table())
+            hello = target.client.hello_info
+            print(f"  HELLO: {hello.board}, build {hello.build_id.hex()[:16]}, D={hello.dims} K={hello.facets} "
+                  f"slots={hello.slots}; streaming {len(xs)} vectors over serial, lock step with the reference")
+            with progress_bar("serial", len(xs)) as advance:
+                report = run_lockstep(target.client, PinFixed(params), xs.astype(np.int16), intents,
+                                      feedback=False, advance=advance)
+            for ev in target.client.events:
+                _print_event(ev.step, ev.facet, ev.tool, ev.score_q15, intents[ev.step - 1], pc)
+            print(f"  {report.vectors} vectors in {report.seconds:.1f} s ({report.vectors_per_s:.0f} vectors/s), "
+                  f"{report.device_events} EVENT frames, every step's status and state digest equal")
+        verdicts.append(f"{report.vectors} steps on {args.board}" + ("" if args.port else " (QEMU)"))
 
     report = decision_disagreement(cfg, params, scale, stream)
-    print(f"[3/3] float vs fixed decisions: agreement {report.agreement:.2%} "
+    print(f"[{total}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
           f"(float fired {report.float_fires}, fixed {report.fixed_fires})")
-    print(f"bit-exact: {len(xs)} steps")
+    print("bit-exact: " + ", ".join(verdicts))
     return 0

@@ -1,0 +1,99 @@
+"""Firmware projects: fit checks per board, atomic generation, build identity, and real offline
+PlatformIO builds for every board (sizes, no float, vector table and parameter block in place)."""
+import re
+import shutil
+import struct
+import subprocess
+
+import pytest
+from intelhex import IntelHex
+
+from firmware.params_block import params_block
+from firmware.project_gen import FirmwareGenError, check_fits, generate_project
+from toolkit.boards import all_boards, board_ids, load_board
+from toolkit.cli import main
+from toolkit.errors import ConfigError
+from toolkit.firmware_build import build_project
+from toolkit.pin_params_io import save_params
+from toolkit.pin_synth import synthetic_pin
+
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                               reason="arm-none-eabi-gcc is not installed (./run test installs it)")
+
+
+def test_every_board_file_loads_and_the_default_exists():
+    ids = board_ids()
+    assert {"mps2-an386", "netduinoplus2", "lm3s6965evb", "microbit", "nucleo_f446re"} <= set(ids)
+    boards = {b.id: b for b in all_boards()}
+    assert boards["mps2-an386"].qemu_machine == "mps2-an386" and boards["mps2-an386"].cpu == "cortex-m4"
+    assert boards["microbit"].ram_size == 16 * 1024 and boards["lm3s6965evb"].ram_size == 64 * 1024
+    assert boards["nucleo_f446re"].qemu_machine is None and boards["nucleo_f446re"].standard_platform == "ststm32"
+
+
+def test_unknown_board_suggests_the_nearest():
+    with pytest.raises(ConfigError, match="unknown board 'microbits' \\(did you mean 'microbit'\\?\\)"):
+        load_board("microbits")
+
+
+@pytest.mark.parametrize("board_id, shape", [("lm3s6965evb", (768, 16, 16)), ("microbit", (512, 8, 32))])
+def test_a_pin_too_big_for_the_board_is_refused_with_what_would_fit(board_id, shape):
+    board = load_board(board_id)
+    with pytest.raises(FirmwareGenError) as e:
+        check_fits(board, *shape)
+    msg = str(e.value)
+    m = re.search(r"slab needs (\d+) bytes, (\d+) over the (\d+)-byte budget; fits: D=(\d+) K=(\d+) slots=(\d+)", msg)
+    assert m, msg
+    need, over, budget = map(int, m.groups()[:3])
+    assert need - budget == over > 0
+    check_fits(board, *map(int, m.groups()[3:]))  # the suggestion really fits
+
+
+def test_the_mission_shape_fits_the_64k_board_and_the_m4_boards():
+    for board_id in ("lm3s6965evb", "mps2-an386", "netduinoplus2", "nucleo_f446re"):
+        plan = check_fits(load_board(board_id), 512, 16, 32)
+        assert plan.slab_bytes == 52_544
+
+
+def test_gen_cli_refuses_a_pin_that_does_not_fit_and_writes_nothing(tmp_path, capsys):
+    pin = synthetic_pin(512, 8, 32, seed=0)
+    save_params(tmp_path / "big.q15.json", pin.params, pin.scale, [f"f{i}" for i in range(8)], [f"t{i}" for i in range(8)])
+    out = tmp_path / "proj"
+    rc = main(["firmware", "gen", "--board", "microbit", "--pin", str(tmp_path / "big.q15.json"), "-o", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 1
+    assert err[0].startswith("error: the Pin does not fit microbit (16 KiB RAM): slab needs")
+    assert err[1].startswith("hint: ")
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "big.q15.json"]
+
+
+def test_build_id_covers_sources_params_and_board(tmp_path):
+    a, b = synthetic_pin(64, 4, 8, seed=1), synthetic_pin(64, 4, 8, seed=2)
+    m1 = generate_project(load_board("mps2-an386"), a.params, tmp_path / "p")
+    m2 = generate_project(load_board("mps2-an386"), a.params, tmp_path / "p")
+    m3 = generate_project(load_board("mps2-an386"), b.params, tmp_path / "q")
+    m4 = generate_project(load_board("netduinoplus2"), a.params, tmp_path / "r")
+    assert m1["build_id"] == m2["build_id"]
+    assert len({m1["build_id"], m3["build_id"], m4["build_id"]}) == 3
+    assert (tmp_path / "p" / "platformio.ini").read_text().count("[env:mps2-an386]") == 1
+
+
+@needs_arm
+@pytest.mark.parametrize("board_id", ["mps2-an386", "netduinoplus2", "lm3s6965evb", "microbit", "nucleo_f446re"])
+def test_offline_platformio_build(board_id, tmp_path):
+    board = load_board(board_id)
+    pin = synthetic_pin(*board.hil_shape, seed=4)
+    meta = generate_project(board, pin.params, tmp_path / board_id)
+    res = build_project(tmp_path / board_id)
+    assert res.elf.exists() and res.hex.exists()
+    assert res.sections[".noinit"] >= meta["slab_bytes"]
+    assert res.ram_bytes <= board.ram_size - board.stack_bytes
+    assert res.flash_bytes <= board.flash_size
+    assert f"slab {meta['slab_bytes']} bytes" in res.size_table()
+    image = IntelHex(str(res.hex))
+    block = params_block(pin.params)
+    assert image.tobinstr(start=board.params_origin, size=len(block)) == block
+    sp, reset = struct.unpack("<II", image.tobinstr(start=board.flash_origin, size=8))
+    assert sp == board.ram_origin + board.ram_size and reset & 1  # a Thumb reset vector
+    disasm = subprocess.run(["arm-none-eabi-objdump", "-d", str(res.elf)], capture_output=True, text=True,
+                            check=True).stdout
+    assert not re.search(r"\tv(add|sub|mul|div|cvt|ldr|str)", disasm)
