@@ -1,0 +1,394 @@
+"""A model IR for Intel GNA 2.0: the operations the 2.0 hardware runs, with every 2.0 rule checked
+up front (docs/gna-model.md). A model is a chain: each operation reads the previous one's output
+buffer (flat memory: shapes may differ, element counts may not).
+
+Layouts are GNA's: affine, element-wise and bias-grouping operands are interleaved ([K, N], element
+(k, n) at k*N + n); recurrent and copy are flat ([N, K]); the legacy convolution's output is
+position-major with the filter index fastest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAX_BATCH = 8
+MAX_ELEMENTS = 65528          # per operand dimension, multiple of 8
+MAX_OUTPUTS = 65535
+MAX_LAYERS = 4096
+MAX_MODEL_BYTES = 256 << 20   # all GNA memory a model references, each buffer rounded to 4 KiB
+LAYER_DESCRIPTOR_BYTES = 128
+PWL_SEGMENTS = (2, 128)
+CNN_FILTERS = (4, 65532)      # multiple of 4
+CNN_FILTER_SIZE = (8, 768)    # multiple of 8
+CNN_POOL = (1, 6)
+RNN_OUTPUT_MULTIPLE = 32
+# Accumulator chunk (elements per vector) before each int32 clamp, by batch size 1..8.
+CHUNK_BY_BATCH = (12288, 6144, 4032, 3072, 2400, 2016, 1728, 1536)
+CNN_SCRATCH_BYTES = 2 << 20   # libGNA's one scratch buffer for convolution without pooling
+
+
+class GnaModelError(ValueError):
+    """An operation breaks a GNA 2.0 rule: names the layer, the rule and the limit."""
+
+    def __init__(self, layer: int | None, kind: str, rule: str):
+        where = f"layer {layer} ({kind})" if layer is not None else kind
+        super().__init__(f"{where}: {rule}")
+        self.layer, self.kind, self.rule = layer, kind, rule
+
+
+def _i(a, dtype) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a), dtype=dtype)
+
+
+@dataclass
+class Pwl:
+    """Piecewise-linear activation: per segment xBase (int32; its low 2 bits code the shift
+    8*(code+1)), yBase and slope (int16). Segment bases (xBase & ~3) must increase."""
+    x_base: np.ndarray
+    y_base: np.ndarray
+    slope: np.ndarray
+
+    def __post_init__(self):
+        self.x_base = _i(self.x_base, np.int32)
+        self.y_base = _i(self.y_base, np.int16)
+        self.slope = _i(self.slope, np.int16)
+
+    @property
+    def segments(self) -> int:
+        return len(self.x_base)
+
+    def check(self, layer: int | None, kind: str) -> None:
+        if not (len(self.x_base) == len(self.y_base) == len(self.slope)):
+            raise GnaModelError(layer, kind, "PWL x_base, y_base and slope differ in length")
+        lo, hi = PWL_SEGMENTS
+        if not lo <= self.segments <= hi:
+            raise GnaModelError(layer, kind, f"PWL has {self.segments} segments; GNA 2.0 takes {lo}..{hi}")
+        bases = self.x_base.astype(np.int64) & ~3
+        if np.any(np.diff(bases) <= 0):
+            raise GnaModelError(layer, kind, "PWL segment bases (x_base & ~3) must strictly increase")
+
+
+@dataclass
+class FullyConnectedAffine:
+    """out[m, n] = bias[m] + sum_k W[m, k] x[k, n], clamped to int32 after every accumulator chunk;
+    int8 weights scale each row's products by a uint8 multiplier (compound bias). With bias
+    grouping, bias is [M, NB] and column bias_index is used."""
+    weights: np.ndarray                 # [M, K] int16 or int8
+    bias: np.ndarray                    # [M] or [M, NB] (grouping) int32
+    batch: int = 1
+    multiplier: np.ndarray | None = None  # [M] uint8, int8 weights only
+    bias_index: int | None = None        # set: bias grouping
+    pwl: Pwl | None = None
+    kind = "FullyConnectedAffine"
+
+    def __post_init__(self):
+        self.weights = np.ascontiguousarray(self.weights)
+        self.bias = _i(self.bias, np.int32)
+        if self.multiplier is not None:
+            self.multiplier = _i(self.multiplier, np.uint8)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.weights.shape[1], self.batch)
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (self.weights.shape[0], self.batch)
+
+
+@dataclass
+class ElementWiseAffine:
+    """out[m, n] = clamp32(bias[m] + w[m] x[m, n]) (diagonal weights: the FiLM layer)."""
+    weights: np.ndarray                 # [M] int16 or int8
+    bias: np.ndarray                    # [M] int32
+    batch: int = 1
+    multiplier: np.ndarray | None = None
+    pwl: Pwl | None = None
+    kind = "ElementWiseAffine"
+
+    def __post_init__(self):
+        self.weights = np.ascontiguousarray(self.weights)
+        self.bias = _i(self.bias, np.int32)
+        if self.multiplier is not None:
+            self.multiplier = _i(self.multiplier, np.uint8)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (len(self.weights), self.batch)
+
+    output_shape = input_shape
+
+
+@dataclass
+class Convolution:
+    """Legacy 1D CNN: one input channel of W samples, F filters of C taps, stride s; optional max
+    or sum pooling (window, stride 1..6) over the conv positions; output [positions, F]."""
+    filters: np.ndarray                 # [F, C] int16
+    bias: np.ndarray                    # [F] int32
+    input_width: int
+    stride: int = 1
+    pooling: str | None = None          # None, "max" or "sum"
+    pool_window: int = 1
+    pool_stride: int = 1
+    pwl: Pwl | None = None
+    kind = "Convolution"
+
+    def __post_init__(self):
+        self.filters = _i(self.filters, np.int16)
+        self.bias = _i(self.bias, np.int32)
+
+    @property
+    def conv_positions(self) -> int:
+        return (self.input_width - self.filters.shape[1]) // self.stride + 1
+
+    @property
+    def positions(self) -> int:
+        p = self.conv_positions
+        return -(-p // self.pool_stride) if self.pooling else p
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (1, self.input_width)
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (self.positions, self.filters.shape[0])
+
+
+@dataclass
+class Recurrent:
+    """For t = 0..N-1: out[t] = PWL(bias + W [x_t | out[t - delay]]); rows before 0 come from the
+    initial state. Input [N, K] and output [N, M] are flat; W is [M, K + M]."""
+    weights: np.ndarray                 # [M, K + M] int16 or int8
+    bias: np.ndarray                    # [M] int32
+    pwl: Pwl
+    batch: int = 1
+    delay: int = 1
+    multiplier: np.ndarray | None = None
+    initial_state: np.ndarray | None = None  # [delay, M] int16; zeros when None
+    kind = "Recurrent"
+
+    def __post_init__(self):
+        self.weights = np.ascontiguousarray(self.weights)
+        self.bias = _i(self.bias, np.int32)
+        if self.multiplier is not None:
+            self.multiplier = _i(self.multiplier, np.uint8)
+        if self.initial_state is not None:
+            self.initial_state = _i(self.initial_state, np.int16)
+
+    @property
+    def outputs(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.batch, self.weights.shape[1] - self.weights.shape[0])
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (self.batch, self.outputs)
+
+
+@dataclass
+class Copy:
+    """Copy the first `cols` elements of the first `rows` rows of a flat [Hi, Wi] input into a
+    [Ho, Wo] output; the rest of the output is zero."""
+    in_shape: tuple[int, int]
+    out_shape: tuple[int, int]
+    rows: int
+    cols: int
+    kind = "Copy"
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.in_shape)
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return tuple(self.out_shape)
+
+
+@dataclass
+class Transposition:
+    """[A, B] -> [B, A]: flat to interleaved or back (one side 1..8, the other 8..65528, x8)."""
+    shape: tuple[int, int]
+    kind = "Transposition"
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.shape)
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (self.shape[1], self.shape[0])
+
+
+Operation = FullyConnectedAffine | ElementWiseAffine | Convolution | Recurrent | Copy | Transposition
+OPERATIONS = (FullyConnectedAffine, ElementWiseAffine, Convolution, Recurrent, Copy, Transposition)
+
+
+def output_dtype(op) -> np.dtype:
+    if isinstance(op, (Copy, Transposition)):
+        return np.dtype(np.int16)
+    return np.dtype(np.int16 if op.pwl is not None else np.int32)
+
+
+@dataclass
+class GnaModel:
+    operations: list = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return self.operations[0].input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return self.operations[-1].output_shape
+
+    def check(self) -> "GnaModel":
+        check_model(self)
+        return self
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def _range(layer, kind, what, value, lo, hi, multiple=1):
+    if not lo <= value <= hi or value % multiple:
+        mult = f", a multiple of {multiple}" if multiple > 1 else ""
+        raise GnaModelError(layer, kind, f"{what} is {value}; GNA 2.0 takes {lo}..{hi}{mult}")
+
+
+def _weights(layer, kind, w, allowed=(np.int16, np.int8)):
+    if w.dtype not in [np.dtype(t) for t in allowed]:
+        names = " or ".join(np.dtype(t).name for t in allowed)
+        raise GnaModelError(layer, kind, f"weights are {w.dtype}; GNA 2.0 takes {names}")
+
+
+def _multiplier(layer, kind, op, rows):
+    if op.weights.dtype == np.int8:
+        if op.multiplier is None or op.multiplier.shape != (rows,):
+            raise GnaModelError(layer, kind, f"int8 weights need a uint8 multiplier per row ({rows}) "
+                                             "(compound bias or weight scale factors)")
+    elif op.multiplier is not None:
+        raise GnaModelError(layer, kind, "a multiplier goes with int8 weights only (int16 weights take a plain int32 bias)")
+
+
+def _check_op(i: int, op) -> None:
+    kind = op.kind
+    if isinstance(op, FullyConnectedAffine):
+        _weights(i, kind, op.weights)
+        if op.weights.ndim != 2:
+            raise GnaModelError(i, kind, "weights must be [M, K]")
+        m, k = op.weights.shape
+        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
+        _range(i, kind, "inputs K", k, 8, MAX_ELEMENTS, 8)
+        _range(i, kind, "outputs M", m, 1, MAX_OUTPUTS)
+        if op.bias_index is None:
+            if op.bias.shape != (m,):
+                raise GnaModelError(i, kind, f"bias must be [M] = [{m}], got {list(op.bias.shape)}")
+        else:
+            if op.bias.ndim != 2 or op.bias.shape[0] != m:
+                raise GnaModelError(i, kind, f"grouped bias must be [M, NB] with M = {m}")
+            _range(i, kind, "bias vectors NB", op.bias.shape[1], 1, 8)
+            _range(i, kind, "bias_index", op.bias_index, 0, op.bias.shape[1] - 1)
+            _range(i, kind, "outputs M with bias grouping", m, 8, MAX_OUTPUTS, 8)
+        _multiplier(i, kind, op, m)
+    elif isinstance(op, ElementWiseAffine):
+        _weights(i, kind, op.weights)
+        m = len(op.weights)
+        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
+        _range(i, kind, "elements M", m, 8, MAX_ELEMENTS, 8)
+        if op.bias.shape != (m,):
+            raise GnaModelError(i, kind, f"bias must be [M] = [{m}]")
+        _multiplier(i, kind, op, m)
+    elif isinstance(op, Convolution):
+        _weights(i, kind, op.filters, (np.int16,))
+        f, c = op.filters.shape
+        _range(i, kind, "filter count F", f, *CNN_FILTERS, 4)
+        _range(i, kind, "filter size C", c, *CNN_FILTER_SIZE, 8)
+        _range(i, kind, "input width W", op.input_width, 8, MAX_ELEMENTS, 8)
+        _range(i, kind, "stride", op.stride, 1, min(c, 768))
+        if op.input_width < c:
+            raise GnaModelError(i, kind, f"input width {op.input_width} is shorter than a filter ({c})")
+        if op.bias.shape != (f,):
+            raise GnaModelError(i, kind, f"bias must be one int32 per filter ([{f}])")
+        if op.pooling not in (None, "max", "sum"):
+            raise GnaModelError(i, kind, f"pooling '{op.pooling}' is not max or sum")
+        if op.pooling:
+            _range(i, kind, "pool window", op.pool_window, *CNN_POOL)
+            _range(i, kind, "pool stride", op.pool_stride, *CNN_POOL)
+            if op.pwl is None:
+                raise GnaModelError(i, kind, "pooling needs a PWL activation on GNA 2.0")
+        _range(i, kind, "output depth (filters)", f, 4, 65532, 4)
+    elif isinstance(op, Recurrent):
+        _weights(i, kind, op.weights)
+        m = op.outputs
+        k = op.weights.shape[1] - m
+        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
+        _range(i, kind, "inputs K", k, 8, MAX_ELEMENTS, 8)
+        _range(i, kind, "outputs M", m, RNN_OUTPUT_MULTIPLE, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE)
+        _range(i, kind, "delay", op.delay, 1, op.batch)
+        if op.bias.shape != (m,):
+            raise GnaModelError(i, kind, f"bias must be [M] = [{m}]")
+        if op.pwl is None:
+            raise GnaModelError(i, kind, "a recurrent layer needs a PWL activation")
+        if op.initial_state is not None and op.initial_state.shape != (op.delay, m):
+            raise GnaModelError(i, kind, f"initial_state must be [delay, M] = [{op.delay}, {m}]")
+        _multiplier(i, kind, op, m)
+    elif isinstance(op, Copy):
+        (hi, wi), (ho, wo) = op.in_shape, op.out_shape
+        for name, h, w in (("input", hi, wi), ("output", ho, wo)):
+            _range(i, kind, f"{name} rows", h, 1, MAX_BATCH)
+            _range(i, kind, f"{name} width", w, 8, MAX_ELEMENTS, 8)
+        _range(i, kind, "copied rows", op.rows, 1, min(hi, ho))
+        _range(i, kind, "copied columns", op.cols, 8, min(wi, wo), 8)
+    elif isinstance(op, Transposition):
+        a, b = op.shape
+        if not ((1 <= a <= 8 and 8 <= b <= MAX_ELEMENTS and b % 8 == 0) or
+                (1 <= b <= 8 and 8 <= a <= MAX_ELEMENTS and a % 8 == 0)):
+            raise GnaModelError(i, kind, f"shape [{a}, {b}]: one side must be 1..8 and the other 8..65528, x8")
+    else:
+        raise GnaModelError(i, type(op).__name__, "not a GNA 2.0 operation")
+    pwl = getattr(op, "pwl", None)
+    if pwl is not None:
+        pwl.check(i, kind)
+
+
+def model_bytes(model: GnaModel) -> int:
+    """GNA memory the model references, as the 2.0 limit counts it: buffers rounded to 4 KiB,
+    plus 128 bytes of descriptor per layer."""
+    def page(n):
+        return -(-n // 4096) * 4096
+
+    total = LAYER_DESCRIPTOR_BYTES * len(model.operations)
+    total += page(2 * int(np.prod(model.input_shape)))
+    for op in model.operations:
+        total += page(output_dtype(op).itemsize * int(np.prod(op.output_shape)))
+        for name in ("weights", "filters", "bias"):
+            arr = getattr(op, name, None)
+            if arr is not None:
+                total += page(arr.nbytes * (2 if name == "bias" and getattr(op, "multiplier", None) is not None else 1))
+        if getattr(op, "pwl", None) is not None:
+            total += page(8 * op.pwl.segments)
+    return total
+
+
+def check_model(model: GnaModel) -> None:
+    ops = model.operations
+    if not 1 <= len(ops) <= MAX_LAYERS:
+        raise GnaModelError(None, "model", f"{len(ops)} operations; GNA 2.0 takes 1..{MAX_LAYERS}")
+    for i, op in enumerate(ops):
+        _check_op(i, op)
+        if i > 0:
+            prev = ops[i - 1]
+            if output_dtype(prev) != np.int16:
+                raise GnaModelError(i, op.kind, f"its input is layer {i - 1}'s int32 output; GNA 2.0 inputs are "
+                                                "int16 (give that layer a PWL activation)")
+            # GNA buffers are flat memory: a reshape between layers is free, the element count is not
+            if np.prod(prev.output_shape) != np.prod(op.input_shape):
+                raise GnaModelError(i, op.kind, f"input {list(op.input_shape)} holds a different number of elements "
+                                                f"than layer {i - 1}'s output {list(prev.output_shape)}")
+    size = model_bytes(model)
+    if size > MAX_MODEL_BYTES:
+        raise GnaModelError(None, "model", f"needs {size} bytes of GNA memory; GNA 2.0 addresses {MAX_MODEL_BYTES}")

@@ -1,0 +1,359 @@
+"""Backend: Intel's GNA library (libgna.so, "libGNA") through cffi in ABI mode.
+
+Runs our IR on the library's software model of GNA 2.0: memory from Gna2MemoryAlloc first, a
+virtual export device for version 2.0 (never device 0: opening it without hardware breaks the
+library's allocator), Generic acceleration for the exact path. Every status becomes GnaLibError
+with the library's own message; everything is released on every path.
+
+The library is not shipped with npin. Point GNA_LIBRARY at libgna.so (or install it where
+find_library() looks); tests that need it skip with that hint.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .emulator import RunResult
+from .ir import (Convolution, Copy, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent,
+                 Transposition, check_model, output_dtype)
+from .preflight import preflight
+
+CDEF = """
+typedef struct { uint32_t NumberOfDimensions; uint32_t Dimensions[8]; } Gna2Shape;
+typedef struct { Gna2Shape Shape; int32_t Mode; char Layout[8]; int32_t Type; void *Data; } Gna2Tensor;
+typedef struct { int32_t Type; const Gna2Tensor **Operands; uint32_t NumberOfOperands;
+                 void **Parameters; uint32_t NumberOfParameters; } Gna2Operation;
+typedef struct { uint32_t NumberOfOperations; Gna2Operation *Operations; } Gna2Model;
+typedef struct { int32_t Type; int32_t OperationIndex; int32_t OperandIndex; int32_t ParameterIndex;
+                 int32_t ShapeDimensionIndex; int32_t Properties[4]; } Gna2ModelItem;
+typedef struct { Gna2ModelItem Source; int64_t Reason; int64_t Value; } Gna2ModelError;
+typedef struct { int32_t Bias; uint8_t Multiplier; uint8_t Reserved[3]; } Gna2CompoundBias;
+typedef struct { uint8_t Reserved0[4]; uint8_t Multiplier; uint8_t Reserved1[3]; } Gna2WeightScaleFactor;
+typedef struct { int32_t xBase; int16_t yBase; int16_t Slope; } Gna2PwlSegment;
+
+int32_t Gna2GetLibraryVersion(char *versionBuffer, uint32_t versionBufferSize);
+int32_t Gna2MemoryAlloc(uint32_t sizeRequested, uint32_t *sizeGranted, void **memoryAddress);
+int32_t Gna2MemoryFree(void *memory);
+int32_t Gna2DeviceCreateForExport(int32_t targetDeviceVersion, uint32_t *deviceIndex);
+int32_t Gna2DeviceClose(uint32_t deviceIndex);
+int32_t Gna2ModelCreate(uint32_t deviceIndex, const Gna2Model *model, uint32_t *modelId);
+int32_t Gna2ModelRelease(uint32_t modelId);
+int32_t Gna2ModelGetLastError(Gna2ModelError *error);
+int32_t Gna2ModelErrorGetMessage(const Gna2ModelError *error, char *messageBuffer, uint32_t messageBufferSize);
+int32_t Gna2StatusGetMessage(int32_t status, char *messageBuffer, uint32_t messageBufferSize);
+int32_t Gna2RequestConfigCreate(uint32_t modelId, uint32_t *requestConfigId);
+int32_t Gna2RequestConfigSetAccelerationMode(uint32_t requestConfigId, int32_t accelerationMode);
+int32_t Gna2RequestConfigRelease(uint32_t requestConfigId);
+int32_t Gna2RequestEnqueue(uint32_t requestConfigId, uint32_t *requestId);
+int32_t Gna2RequestWait(uint32_t requestId, uint32_t timeoutMilliseconds);
+"""
+
+DEVICE_VERSION_2_0 = 0x20
+ACCELERATION = {"generic": 6, "avx2": 3, "sse4": 5, "avx1": 4, "auto": 0}
+OP_TYPE = {Convolution: 1, Copy: 2, FullyConnectedAffine: 3, ElementWiseAffine: 4, Recurrent: 6, Transposition: 7}
+DT_INT8, DT_INT16, DT_INT32, DT_COMPOUND, DT_PWL, DT_WSF = 3, 4, 5, 12, 13, 14
+STATUS_SATURATION = 2
+POOLING = {None: -1, "max": 1, "sum": 2}
+ALIGN = 64
+
+
+class LibGnaNotFound(RuntimeError):
+    pass
+
+
+class GnaLibError(RuntimeError):
+    """libGNA refused something; the message is the library's own."""
+
+    def __init__(self, call: str, status: int, message: str):
+        super().__init__(f"{call} returned {status}: {message}")
+        self.call, self.status, self.library_message = call, status, message
+
+
+def find_library() -> str:
+    """GNA_LIBRARY, then the places a libgna install usually lands, then the linker's search."""
+    env = os.environ.get("GNA_LIBRARY")
+    if env:
+        if not Path(env).is_file():
+            raise LibGnaNotFound(f"GNA_LIBRARY={env} is not a file")
+        return env
+    for cand in ("/usr/local/lib/libgna.so", "/usr/lib/x86_64-linux-gnu/libgna.so", "/usr/lib/libgna.so",
+                 "/opt/intel/gna/lib/libgna.so", "/opt/intel/openvino/runtime/lib/intel64/libgna.so.3"):
+        if Path(cand).is_file():
+            return cand
+    found = ctypes.util.find_library("gna")
+    if found:
+        return found
+    raise LibGnaNotFound("libGNA (libgna.so) not found: set GNA_LIBRARY=/path/to/libgna.so")
+
+
+_LIB = None
+
+
+def load():
+    """(ffi, lib, version) of the library, opened once per process."""
+    global _LIB
+    if _LIB is None:
+        from cffi import FFI
+
+        ffi = FFI()
+        ffi.cdef(CDEF)
+        lib = ffi.dlopen(find_library())
+        buf = ffi.new("char[]", 64)
+        lib.Gna2GetLibraryVersion(buf, 64)
+        _LIB = (ffi, lib, ffi.string(buf).decode())
+    return _LIB
+
+
+def library_version() -> str:
+    return load()[2]
+
+
+def _status_message(status: int) -> str:
+    ffi, lib, _ = load()
+    buf = ffi.new("char[]", 512)
+    lib.Gna2StatusGetMessage(status, buf, 512)
+    return ffi.string(buf).decode(errors="replace")
+
+
+def _check(call: str, status: int, ok=(0,)) -> int:
+    if status not in ok:
+        raise GnaLibError(call, status, _status_message(status))
+    return status
+
+
+_DEVICE: int | None = None
+
+
+def _device() -> int:
+    """The 2.0 export device (created once): software scoring with 2.0 rules and arithmetic."""
+    global _DEVICE
+    if _DEVICE is None:
+        ffi, lib, _ = load()
+        idx = ffi.new("uint32_t *")
+        _check("Gna2DeviceCreateForExport", lib.Gna2DeviceCreateForExport(DEVICE_VERSION_2_0, idx))
+        _DEVICE = idx[0]
+    return _DEVICE
+
+
+class _Arena:
+    """One Gna2MemoryAlloc block; tensors are placed in it at 64-byte boundaries."""
+
+    def __init__(self, size: int):
+        ffi, lib, _ = load()
+        self.ffi, self.lib = ffi, lib
+        granted, ptr = ffi.new("uint32_t *"), ffi.new("void **")
+        _check("Gna2MemoryAlloc", lib.Gna2MemoryAlloc(max(size, ALIGN), granted, ptr))
+        self.base, self.size, self.used = ptr[0], granted[0], 0
+
+    def place(self, nbytes: int, data: bytes | None = None):
+        off = -(-self.used // ALIGN) * ALIGN
+        if off + nbytes > self.size:
+            raise MemoryError("arena too small")  # a sizing bug here, not a user error
+        self.used = off + nbytes
+        ptr = self.ffi.cast("uint8_t *", self.base) + off
+        if data is not None:
+            self.ffi.memmove(ptr, data, len(data))
+        return ptr
+
+    def free(self) -> None:
+        if self.base is not None:
+            self.lib.Gna2MemoryFree(self.base)
+            self.base = None
+
+
+def _pwl_bytes(pwl) -> bytes:
+    rec = np.zeros(pwl.segments, dtype=[("x", "<i4"), ("y", "<i2"), ("s", "<i2")])
+    rec["x"], rec["y"], rec["s"] = pwl.x_base, pwl.y_base, pwl.slope
+    return rec.tobytes()
+
+
+def _bias_bytes(op) -> tuple[bytes, int]:
+    if getattr(op, "multiplier", None) is not None and not (isinstance(op, FullyConnectedAffine)
+                                                              and op.bias_index is not None):
+        rec = np.zeros(len(op.bias), dtype=[("b", "<i4"), ("m", "u1"), ("r", "u1", 3)])
+        rec["b"], rec["m"] = op.bias, op.multiplier
+        return rec.tobytes(), DT_COMPOUND
+    return np.ascontiguousarray(op.bias, dtype="<i4").tobytes(), DT_INT32
+
+
+def _estimate_bytes(model: GnaModel, x_bytes: int) -> int:
+    total = x_bytes + 4096
+    for op in model.operations:
+        total += 2 * ALIGN + output_dtype(op).itemsize * int(np.prod(op.output_shape))
+        for name in ("weights", "filters", "bias", "multiplier"):
+            arr = getattr(op, name, None)
+            if arr is not None:
+                total += ALIGN + arr.nbytes * 2
+        if getattr(op, "pwl", None) is not None:
+            total += ALIGN + 8 * op.pwl.segments
+        if isinstance(op, Recurrent):
+            total += ALIGN + 2 * op.delay * op.outputs
+    return total
+
+
+@dataclass
+class _Built:
+    keep: list         # cffi objects that must outlive the model
+    outputs: list      # (pointer, nbytes, dtype, shape) per operation
+
+
+def _tensor(ffi, keep, shape, dtype_code, data, layout=b""):
+    t = ffi.new("Gna2Tensor *")
+    t.Shape.NumberOfDimensions = len(shape)
+    for i, d in enumerate(shape):
+        t.Shape.Dimensions[i] = int(d)
+    t.Mode = 0
+    t.Layout = layout
+    t.Type = dtype_code
+    t.Data = data
+    keep.append(t)
+    return t
+
+
+def _build(model: GnaModel, x: np.ndarray, arena: _Arena, ffi) -> tuple[object, _Built]:
+    keep, outputs = [], []
+    ops = ffi.new("Gna2Operation[]", len(model.operations))
+    keep.append(ops)
+    cur = arena.place(x.nbytes, np.ascontiguousarray(x).tobytes())
+    cur_shape = model.input_shape
+    for i, op in enumerate(model.operations):
+        odt = output_dtype(op)
+        onbytes = odt.itemsize * int(np.prod(op.output_shape))
+        if isinstance(op, Recurrent):  # feedback rows live just before the output buffer
+            state = np.zeros((op.delay, op.outputs), np.int16) if op.initial_state is None else op.initial_state
+            pre = arena.place(state.nbytes + onbytes, state.tobytes() + bytes(onbytes))
+            out = pre + state.nbytes
+        else:
+            out = arena.place(onbytes)
+        outputs.append((out, onbytes, odt, op.output_shape))
+        otype = DT_INT16 if odt == np.int16 else DT_INT32
+        operands, params = [], []
+
+        def t(shape, code, data, layout=b""):
+            return _tensor(ffi, keep, shape, code, data, layout)
+
+        def p(ctype, value):
+            v = ffi.new(ctype, value)
+            keep.append(v)
+            return ffi.cast("void *", v)
+
+        in_shape = op.input_shape
+        if isinstance(op, (FullyConnectedAffine, ElementWiseAffine, Recurrent)):
+            wcode = DT_INT8 if op.weights.dtype == np.int8 else DT_INT16
+            w = arena.place(op.weights.nbytes, op.weights.tobytes())
+            bias_data, bcode = _bias_bytes(op)
+            b = arena.place(len(bias_data), bias_data)
+            bshape = op.bias.shape
+            operands = [t(in_shape, DT_INT16, cur), t(op.output_shape, otype, out),
+                        t(op.weights.shape, wcode, w), t(bshape, bcode, b)]
+            if op.pwl is not None:
+                pw = arena.place(8 * op.pwl.segments, _pwl_bytes(op.pwl))
+                operands.append(t((op.pwl.segments,), DT_PWL, pw))
+            elif isinstance(op, FullyConnectedAffine) and op.bias_index is not None and op.multiplier is not None:
+                operands.append(ffi.NULL)
+            if isinstance(op, FullyConnectedAffine) and op.bias_index is not None:
+                params = [p("int32_t *", 2), p("uint32_t *", op.bias_index)]
+                if op.multiplier is not None:
+                    rec = np.zeros(len(op.multiplier), dtype=[("r0", "u1", 4), ("m", "u1"), ("r1", "u1", 3)])
+                    rec["m"] = op.multiplier
+                    sf = arena.place(rec.nbytes, rec.tobytes())
+                    operands.append(t((len(op.multiplier),), DT_WSF, sf))
+            if isinstance(op, Recurrent):
+                params = [p("uint32_t *", op.delay)]
+        elif isinstance(op, Convolution):
+            f, c = op.filters.shape
+            w = arena.place(op.filters.nbytes, op.filters.tobytes())
+            b = arena.place(op.bias.nbytes, op.bias.astype("<i4").tobytes())
+            operands = [t((1, op.input_width), DT_INT16, cur), t((1, op.positions, f), otype, out, b"GNA1"),
+                        t((f, c), DT_INT16, w), t((f,), DT_INT32, b)]
+            if op.pwl is not None:
+                pw = arena.place(8 * op.pwl.segments, _pwl_bytes(op.pwl))
+                operands.append(t((op.pwl.segments,), DT_PWL, pw))
+            stride = ffi.new("Gna2Shape *")
+            stride.NumberOfDimensions, stride.Dimensions[0] = 1, op.stride
+            keep.append(stride)
+            params = [ffi.cast("void *", stride)]
+            if op.pooling:
+                win, pst = ffi.new("Gna2Shape *"), ffi.new("Gna2Shape *")
+                win.NumberOfDimensions, win.Dimensions[0] = 1, op.pool_window
+                pst.NumberOfDimensions, pst.Dimensions[0] = 1, op.pool_stride
+                keep += [win, pst]
+                params += [p("int32_t *", 0), p("int32_t *", POOLING[op.pooling]),
+                           ffi.cast("void *", win), ffi.cast("void *", pst)]
+        elif isinstance(op, Copy):
+            operands = [t(op.in_shape, DT_INT16, cur), t(op.out_shape, DT_INT16, out)]
+            shape = ffi.new("Gna2Shape *")
+            shape.NumberOfDimensions, shape.Dimensions[0], shape.Dimensions[1] = 2, op.rows, op.cols
+            keep.append(shape)
+            params = [ffi.cast("void *", shape)]
+        elif isinstance(op, Transposition):
+            operands = [t(op.shape, DT_INT16, cur), t(op.output_shape, DT_INT16, out)]
+        opnds = ffi.new("Gna2Tensor *[]", operands)
+        prms = ffi.new("void *[]", params) if params else ffi.NULL
+        keep += [opnds, prms]
+        ops[i].Type = OP_TYPE[type(op)]
+        ops[i].Operands = ffi.cast("const Gna2Tensor **", opnds)
+        ops[i].NumberOfOperands = len(operands)
+        ops[i].Parameters = prms
+        ops[i].NumberOfParameters = len(params)
+        cur, cur_shape = out, op.output_shape
+    gmodel = ffi.new("Gna2Model *")
+    gmodel.NumberOfOperations = len(model.operations)
+    gmodel.Operations = ops
+    keep.append(gmodel)
+    return gmodel, _Built(keep, outputs)
+
+
+def _model_error_message() -> str:
+    ffi, lib, _ = load()
+    err = ffi.new("Gna2ModelError *")
+    if lib.Gna2ModelGetLastError(err) != 0:
+        return "(no model error detail)"
+    buf = ffi.new("char[]", 2048)
+    lib.Gna2ModelErrorGetMessage(err, buf, 2048)
+    return (f"{ffi.string(buf).decode(errors='replace')} [operation {err.Source.OperationIndex}, operand "
+            f"{err.Source.OperandIndex}, parameter {err.Source.ParameterIndex}, reason {err.Reason}, value {err.Value}]")
+
+
+def run(model: GnaModel, x: np.ndarray, acceleration: str = "generic", repeat: int = 1) -> RunResult:
+    """Run on libGNA's 2.0 software model. `repeat` > 1 re-enqueues the same request (benchmarks)."""
+    check_model(model)
+    x = np.ascontiguousarray(x, dtype=np.int16)
+    preflight(model)
+    ffi, lib, _ = load()
+    dev = _device()
+    arena = _Arena(_estimate_bytes(model, x.nbytes))
+    model_id = cfg_id = None
+    try:
+        gmodel, built = _build(model, x, arena, ffi)
+        mid = ffi.new("uint32_t *")
+        status = lib.Gna2ModelCreate(dev, gmodel, mid)
+        if status != 0:
+            raise GnaLibError("Gna2ModelCreate", status, _model_error_message())
+        model_id = mid[0]
+        cid = ffi.new("uint32_t *")
+        _check("Gna2RequestConfigCreate", lib.Gna2RequestConfigCreate(model_id, cid))
+        cfg_id = cid[0]
+        _check("Gna2RequestConfigSetAccelerationMode",
+               lib.Gna2RequestConfigSetAccelerationMode(cfg_id, ACCELERATION[acceleration]))
+        saturated = False
+        for _ in range(repeat):
+            rid = ffi.new("uint32_t *")
+            _check("Gna2RequestEnqueue", lib.Gna2RequestEnqueue(cfg_id, rid))
+            st = _check("Gna2RequestWait", lib.Gna2RequestWait(rid[0], 60_000), ok=(0, STATUS_SATURATION))
+            saturated = st == STATUS_SATURATION
+        outs = [np.frombuffer(ffi.buffer(ptr, n), dtype=dt).reshape(shape).copy() for ptr, n, dt, shape in built.outputs]
+        return RunResult(outs[-1], outs, saturated)
+    finally:
+        with contextlib.suppress(Exception):
+            if cfg_id is not None:
+                lib.Gna2RequestConfigRelease(cfg_id)
+        with contextlib.suppress(Exception):
+            if model_id is not None:
+                lib.Gna2ModelRelease(model_id)
+        arena.free()
