@@ -31,35 +31,89 @@ class _Sat:
     def clamp(self, v: np.ndarray, lo: int, hi: int) -> np.ndarray:
         if v.size and (v.min() < lo or v.max() > hi):
             self.hit = True
-            return np.clip(v, lo, hi)
+            return np.minimum(np.maximum(v, lo), hi)  # np.clip on ints costs a limits lookup per call
         return v
+
+
+class _PwlTables:
+    """Per-segment constants and a bucket table that finds each input's segment in a few vector
+    steps instead of a binary search (the idea of libGNA's lookup table, done with numpy)."""
+    BUCKET_BITS = 16
+
+    def __init__(self, pwl):
+        xb = pwl.x_base.astype(np.int64)
+        self.base = xb & ~3
+        self.shift = 8 * ((xb & 3) + 1)
+        self.slope = pwl.slope.astype(np.int64)
+        self.y_base = pwl.y_base.astype(np.int64)
+        # ((x - b) * slope >> s) + y == (x * slope + ((y << s) - b * slope)) >> s, exactly: adding a
+        # multiple of 2^s before a floor shift commutes with it; all terms stay below 2^49.
+        self.offset = (self.y_base << self.shift) - self.base * self.slope
+        # x > next_base - 1 (not x >= next_base): the last segment's sentinel must stay above any int32 x
+        self.next_minus1 = np.append(self.base[1:] - 1, np.iinfo(np.int32).max)
+        lo, span = int(self.base[0]), int(self.base[-1] - self.base[0])
+        self.lo, self.hi = lo, lo + span
+        self.bucket_shift = max(0, span.bit_length() - self.BUCKET_BITS)
+        starts = lo + (np.arange((span >> self.bucket_shift) + 1, dtype=np.int64) << self.bucket_shift)
+        ends = np.minimum(starts + (1 << self.bucket_shift) - 1, self.hi)
+        self.first = (np.searchsorted(self.base, starts, side="right") - 1).astype(np.intp)  # at each bucket's start
+        self.steps = int((np.searchsorted(self.base, ends, side="right") - 1 - self.first).max())
+
+    def segment(self, x: np.ndarray) -> np.ndarray:
+        """max{k : base_k <= x} as intp, for int64 x >= base_0 (the caller raises x to base_0).
+        Indices are intp and take() clips: numpy's fastest gather (no index conversion or checks)."""
+        if self.steps > 6 or x.size < 2048:  # crowded buckets, or too few values to pay for the table
+            return np.searchsorted(self.base, x, side="right") - 1
+        idx = np.minimum(x, self.hi)
+        idx -= self.lo
+        idx >>= self.bucket_shift
+        k = self.first.take(idx, mode="clip")
+        for _ in range(self.steps):
+            np.add(k, np.greater(x, self.next_minus1.take(k, mode="clip")), out=k, casting="unsafe")
+        return k
+
+
+def _pwl_tables(pwl) -> _PwlTables:
+    cached = pwl.__dict__.get("_tables")
+    if cached is None or cached[0] is not pwl.x_base:
+        cached = pwl.__dict__["_tables"] = (pwl.x_base, _PwlTables(pwl))
+    return cached[1]
 
 
 def pwl_apply(x: np.ndarray, pwl, sat: _Sat | None = None) -> np.ndarray:
     """PWL of int32 accumulator values -> int16 (docs/gna-model.md §3.6)."""
-    x = np.asarray(x, dtype=np.int64)
-    xb = pwl.x_base.astype(np.int64)
-    base = xb & ~3
-    shift = 8 * ((xb & 3) + 1)
-    k = np.searchsorted(base, x, side="right") - 1
-    below = k < 0
-    k = np.where(below, 0, k)
-    y = ((x - base[k]) * pwl.slope.astype(np.int64)[k] >> shift[k]) + pwl.y_base.astype(np.int64)[k]
-    y = np.where(below, int(pwl.y_base[0]), y)
+    t = _pwl_tables(pwl)
+    x = np.maximum(np.asarray(x, dtype=np.int64), t.lo)  # x <= b_0 evaluates segment 0 at b_0: y_base_0
+    k = t.segment(x)
+    y = t.slope.take(k, mode="clip")
+    y *= x
+    y += t.offset.take(k, mode="clip")
+    y >>= t.shift.take(k, mode="clip")
     return (sat or _Sat()).clamp(y, -32768, 32767).astype(np.int16)
 
 
-def _exact_matmul(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _as_f64(op, name: str) -> np.ndarray:
+    """The operation's constant array as float64, converted once (operations are not mutated
+    after construction; the IR treats them as constants, as the hardware's weights are)."""
+    cache = op.__dict__.setdefault("_f64", {})
+    arr = getattr(op, name)
+    hit = cache.get(name)
+    if hit is None or hit[0] is not arr:
+        hit = cache[name] = (arr, arr.astype(np.float64))
+    return hit[1]
+
+
+def _exact_matmul(w64: np.ndarray, x: np.ndarray) -> np.ndarray:
     """w [M, C] @ x [C, N] exactly, as int64 (see the module docstring for why float64 is exact)."""
-    return (w.astype(np.float64) @ x.astype(np.float64)).astype(np.int64)
+    return (w64 @ x.astype(np.float64)).astype(np.int64)
 
 
-def _chunked_affine(w: np.ndarray, x: np.ndarray, bias: np.ndarray, mult, chunk: int, sat: _Sat) -> np.ndarray:
+def _chunked_affine(w64: np.ndarray, x: np.ndarray, bias: np.ndarray, mult, chunk: int, sat: _Sat) -> np.ndarray:
     """bias + (mult *) W x with a clamp to int32 after every `chunk` inputs. x: [K, N] int16."""
-    s = np.repeat(bias.astype(np.int64)[:, None], x.shape[1], axis=1)
+    s = bias.astype(np.int64)[:, None]
     m = None if mult is None else mult.astype(np.int64)[:, None]
-    for c in range(0, w.shape[1], chunk):
-        part = _exact_matmul(w[:, c:c + chunk], x[c:c + chunk])
+    for c in range(0, w64.shape[1], chunk):
+        part = _exact_matmul(w64[:, c:c + chunk], x[c:c + chunk])
         s = sat.clamp(s + (part if m is None else m * part), I32_MIN, I32_MAX)
     return s
 
@@ -68,16 +122,21 @@ def _affine(op: FullyConnectedAffine, x: np.ndarray, sat: _Sat) -> np.ndarray:
     k, n = op.input_shape
     xin = x.reshape(k, n)
     bias = op.bias if op.bias_index is None else op.bias[:, op.bias_index]
-    s = _chunked_affine(op.weights, xin, bias, op.multiplier, CHUNK_BY_BATCH[n - 1], sat)
+    s = _chunked_affine(_as_f64(op, "weights"), xin, bias, op.multiplier, CHUNK_BY_BATCH[n - 1], sat)
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
 def _diagonal(op: ElementWiseAffine, x: np.ndarray, sat: _Sat) -> np.ndarray:
     m, n = op.input_shape
-    w = op.weights.astype(np.int64)
-    if op.multiplier is not None:
-        w = w * op.multiplier.astype(np.int64)
-    s = sat.clamp(op.bias.astype(np.int64)[:, None] + w[:, None] * x.reshape(m, n).astype(np.int64), I32_MIN, I32_MAX)
+    cache = op.__dict__.setdefault("_i64", {})
+    if cache.get("src") is not op.weights:
+        w = op.weights.astype(np.int64)
+        if op.multiplier is not None:
+            w = w * op.multiplier.astype(np.int64)
+        cache.update(src=op.weights, w=w[:, None], b=op.bias.astype(np.int64)[:, None])
+    s = cache["w"] * x.reshape(m, n)
+    s += cache["b"]
+    s = sat.clamp(s, I32_MIN, I32_MAX)
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
@@ -85,15 +144,18 @@ def _convolution(op: Convolution, x: np.ndarray, sat: _Sat) -> np.ndarray:
     f, c = op.filters.shape
     x = x.reshape(-1).astype(np.int16)
     p = op.conv_positions
-    windows = np.lib.stride_tricks.sliding_window_view(x, c)[::op.stride][:p]     # [P, C]
-    raw = _exact_matmul(windows, op.filters.T) + op.bias.astype(np.int64)[None, :]  # [P, F], unclamped
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), c)[::op.stride][:p]  # [P, C]
+    raw = (windows @ _as_f64(op, "filters").T).astype(np.int64) + op.bias.astype(np.int64)[None, :]  # [P, F]
     if op.pooling:
-        starts = np.arange(0, p, op.pool_stride)
-        pooled = np.empty((len(starts), f), dtype=np.int64)
-        for j, s0 in enumerate(starts):
-            win = raw[s0:min(s0 + op.pool_window, p)]
-            pooled[j] = win.max(axis=0) if op.pooling == "max" else win.sum(axis=0)
-        raw = pooled
+        # Window j covers conv positions [j*ps, min(j*ps + w, P)): pad past P with the identity of
+        # the reduction so trailing windows are partial, as 2.0 computes them.
+        ps, w = op.pool_stride, op.pool_window
+        n_win = -(-p // ps)
+        fill = np.iinfo(np.int64).min if op.pooling == "max" else 0
+        padded = np.full((n_win * ps + w, f), fill, dtype=np.int64)
+        padded[:p] = raw
+        taps = np.stack([padded[j:j + n_win * ps:ps] for j in range(w)])
+        raw = taps.max(axis=0) if op.pooling == "max" else taps.sum(axis=0)
     s = sat.clamp(raw, I32_MIN, I32_MAX)
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
@@ -104,11 +166,32 @@ def _recurrent(op: Recurrent, x: np.ndarray, sat: _Sat) -> np.ndarray:
     xin = x.reshape(n, k)
     state = np.zeros((op.delay, m), np.int16) if op.initial_state is None else op.initial_state
     out = np.empty((n, m), dtype=np.int16)
+    w64 = _as_f64(op, "weights")
+    # The input half of every step does not depend on the feedback: one matrix product for all t,
+    # unless a chunk boundary falls inside it (then the clamps need the running sum per chunk).
+    chunk = CHUNK_BY_BATCH[0]
+    split = k + m <= chunk
+    if split:
+        # All in float64, exact: |bias| < 2^31, each half's sum < 2^44, times a uint8 multiplier < 2^52.
+        x_part = w64[:, :k] @ xin.T.astype(np.float64)  # [M, N]
+        wf = w64[:, k:]
+        mult = None if op.multiplier is None else op.multiplier.astype(np.float64)
+        bias = op.bias.astype(np.float64)
+        if mult is None:
+            x_part += bias[:, None]
     for t in range(n):
         fb = state[t] if t < op.delay else out[t - op.delay]
-        v = np.concatenate([xin[t], fb])[:, None]
-        s = _chunked_affine(op.weights, v, op.bias, op.multiplier, CHUNK_BY_BATCH[0], sat)
-        out[t] = pwl_apply(s[:, 0], op.pwl, sat)
+        if split:
+            part = wf @ fb.astype(np.float64)
+            if mult is None:
+                part += x_part[:, t]
+            else:
+                part = bias + mult * (part + x_part[:, t])
+            s = sat.clamp(part, I32_MIN, I32_MAX).astype(np.int64)
+        else:
+            v = np.concatenate([xin[t], fb])[:, None]
+            s = _chunked_affine(w64, v, op.bias, op.multiplier, chunk, sat)[:, 0]
+        out[t] = pwl_apply(s, op.pwl, sat)
     return out
 
 

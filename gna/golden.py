@@ -1,0 +1,35 @@
+"""Golden vectors: models, inputs and the outputs a backend produced for them, as data files
+(docs/gna-model.md §6). Made once with libGNA; checked against the emulator in CI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .emulator import RunResult
+from .ir import GnaModel
+from .model_io import model_from_arrays, model_to_arrays
+
+
+def save_case(path: Path, kind: str, model: GnaModel, x: np.ndarray, result: RunResult, meta: dict) -> None:
+    arrays = model_to_arrays(model)
+    arrays["input"] = x
+    for i, out in enumerate(result.outputs):
+        arrays[f"output{i}"] = out
+    arrays["meta.json"] = np.frombuffer(json.dumps({**meta, "kind": kind, "saturated": result.saturated}).encode(),
+                                        dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+
+
+def load_case(path: Path) -> tuple[dict, GnaModel, np.ndarray, list[np.ndarray]]:
+    with np.load(path, allow_pickle=False) as data:
+        d = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(d["meta.json"]).decode())
+    model = model_from_arrays(d, str(path))
+    outs = [d[f"output{i}"] for i in range(len(model.operations))]
+    return meta, model, d["input"], outs
+
+
+def case_bytes(model: GnaModel, x: np.ndarray) -> int:
+    return sum(a.nbytes for a in model_to_arrays(model).values()) + x.nbytes

@@ -1,0 +1,180 @@
+"""`npin gna run | conformance | golden | bench`: GNA 2.0 models on our emulator and on libGNA."""
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gna import emulator
+from gna.golden import case_bytes, save_case
+from gna.ir import GnaModelError
+from gna.model_io import load_model
+from gna.random_models import KINDS, random_case
+
+from ..errors import ConfigError, MismatchError, NpinError
+from ..progress import progress_bar
+
+
+def register(sub) -> None:
+    g = sub.add_parser("gna", help="GNA 2.0 models: emulator and libGNA").add_subparsers(dest="gna_command", required=True)
+
+    p = g.add_parser("run", help="run a model file on a backend")
+    p.add_argument("model")
+    p.add_argument("--input", required=True, help=".npy int16 input in the first operation's layout")
+    p.add_argument("--backend", choices=("emulator", "libgna"), default="emulator")
+    p.add_argument("--acceleration", choices=("generic", "avx2", "sse4", "avx1", "auto"), default="generic",
+                   help="libGNA's CPU path (generic is the exact one)")
+    p.add_argument("-o", "--output", help="write the output (.npy)")
+    p.set_defaults(func=cmd_run)
+
+    p = g.add_parser("conformance", help="random models: emulator against libGNA, bit for bit")
+    p.add_argument("--backend", choices=("libgna",), default="libgna")
+    p.add_argument("--cases", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=KINDS, help="only this kind of model")
+    p.set_defaults(func=cmd_conformance)
+
+    p = g.add_parser("golden", help="write golden vectors (models, inputs, outputs) made by libGNA")
+    p.add_argument("-o", "--output", required=True, help="folder (replaced files only)")
+    p.add_argument("--per-kind", type=int, default=6)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--max-bytes", type=int, default=48_000, help="skip cases bigger than this (keeps the data small)")
+    p.set_defaults(func=cmd_golden)
+
+    p = g.add_parser("bench", help="emulator vs libGNA (Generic and AVX2) per-inference time, as ratios")
+    p.add_argument("--rounds", type=int, default=5)
+    p.set_defaults(func=cmd_bench)
+
+
+def _libgna():
+    from gna import libgna
+
+    try:
+        libgna.load()
+    except (libgna.LibGnaNotFound, OSError) as e:
+        raise NpinError(str(e), "build or install Intel's libGNA and set GNA_LIBRARY=/path/to/libgna.so") from e
+    return libgna
+
+
+def cmd_run(args) -> int:
+    try:
+        model = load_model(args.model)
+    except GnaModelError as e:
+        raise ConfigError(str(e), "check the model against docs/gna-model.md") from e
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read input {args.input}: {e}", "save it with numpy.save (int16)") from e
+    if x.dtype != np.int16 or x.size != int(np.prod(model.input_shape)):
+        raise ConfigError(f"input is {x.dtype} {list(x.shape)}; the model takes int16 {list(model.input_shape)}",
+                          "quantize the input to int16 in the first operation's layout")
+    res = (_libgna().run(model, x, args.acceleration) if args.backend == "libgna" else emulator.run(model, x))
+    if args.output:
+        np.save(args.output, res.output)
+    print(f"{args.backend}: output {res.output.dtype} {list(res.output.shape)}, saturated {res.saturated}, "
+          f"checksum {int(np.sum(res.output.astype(np.int64)))}")
+    return 0
+
+
+def _compare(a, b) -> str | None:
+    for i, (p, q) in enumerate(zip(a.outputs, b.outputs)):
+        if p.shape != q.shape or not np.array_equal(p, q):
+            idx = np.flatnonzero(p.reshape(-1) != q.reshape(-1)) if p.shape == q.shape else [0]
+            j = int(idx[0])
+            return (f"operation {i} output differs at {len(idx)} elements, first [{j}]: emulator "
+                    f"{p.reshape(-1)[j]}, libGNA {q.reshape(-1)[j]}")
+    if a.saturated != b.saturated:
+        return f"saturation flag: emulator {a.saturated}, libGNA {b.saturated}"
+    return None
+
+
+def cmd_conformance(args) -> int:
+    lib = _libgna()
+    rng = np.random.default_rng(args.seed)
+    bad, counts = [], {}
+    with progress_bar("conformance", args.cases) as advance:
+        for n in range(args.cases):
+            kind, model, x = random_case(rng, args.kind)
+            counts[kind] = counts.get(kind, 0) + 1
+            why = _compare(emulator.run(model, x), lib.run(model, x, "generic"))
+            if why:
+                bad.append((n, kind, why))
+            advance()
+    print(f"libGNA {lib.library_version()}, 2.0 export device, Generic mode; seed {args.seed}")
+    print("cases per kind: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for n, kind, why in bad[:20]:
+        print(f"  case {n} ({kind}): {why}")
+    print(f"conformance: {args.cases - len(bad)}/{args.cases} bit-exact")
+    if bad:
+        raise MismatchError(f"{len(bad)} of {args.cases} cases differ", "the first ones are listed above")
+    return 0
+
+
+def cmd_golden(args) -> int:
+    lib = _libgna()
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    meta = {"library": f"libGNA {lib.library_version()}", "device": "export 2.0", "acceleration": "generic",
+            "date": datetime.date.today().isoformat(), "seed": args.seed}
+    written = 0
+    for kind in KINDS:
+        made, tries = 0, 0
+        while made < args.per_kind and tries < 200:
+            tries += 1
+            _, model, x = random_case(rng, kind)
+            if case_bytes(model, x) > args.max_bytes and kind != "chunk_edge":
+                continue
+            res = lib.run(model, x, "generic")
+            save_case(out / f"{kind}_{made:02d}.npz", kind, model, x, res, meta)
+            made += 1
+            written += 1
+    print(f"wrote {written} golden cases to {out} ({meta['library']})")
+    return 0
+
+
+def _bench_models():
+    from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent
+    from gna.random_models import random_pwl
+
+    rng = np.random.default_rng(1)
+
+    def r(shape, dtype=np.int16, hi=2000):
+        return rng.integers(-hi, hi, size=shape).astype(dtype)
+    return {
+        "affine 1024x1024 i16 N=8 +PWL": (GnaModel([FullyConnectedAffine(r((1024, 1024)), r(1024, np.int32), 8,
+                                                                          pwl=random_pwl(rng, 16, "even"))]), r((1024, 8))),
+        "affine 512x2048 i8 N=4": (GnaModel([FullyConnectedAffine(r((512, 2048), np.int8, 100), r(512, np.int32), 4,
+                                                                   multiplier=rng.integers(0, 256, 512))]), r((2048, 4))),
+        "diagonal 8192 N=8 +PWL": (GnaModel([ElementWiseAffine(r(8192), r(8192, np.int32), 8,
+                                                                pwl=random_pwl(rng, 32, "even"))]), r((8192, 8))),
+        "conv W=16384 C=64 F=32 maxpool": (GnaModel([Convolution(r((32, 64)), r(32, np.int32), 16384, 2, "max", 3, 3,
+                                                                  pwl=random_pwl(rng, 16, "even"))]), r((1, 16384))),
+        "recurrent K=256 M=256 N=8": (GnaModel([Recurrent(r((256, 512)), r(256, np.int32), random_pwl(rng, 16, "even"),
+                                                          8, 1)]), r((8, 256))),
+    }
+
+
+def cmd_bench(args) -> int:
+    lib = _libgna()
+    print(f"per inference, best of {args.rounds}; libGNA {lib.library_version()} (model creation excluded)")
+    print(f"{'model':34s} {'emulator':>10s} {'lib Generic':>12s} {'lib AVX2':>10s} {'vs Generic':>11s} {'vs AVX2':>8s}")
+    for name, (model, x) in _bench_models().items():
+        emu = min(_timed(lambda: emulator.run(model, x)) for _ in range(args.rounds))
+        per = {}
+        for acc in ("generic", "avx2"):
+            reps = 8
+            one = min(_timed(lambda: lib.run(model, x, acc, 1)) for _ in range(args.rounds))
+            many = min(_timed(lambda: lib.run(model, x, acc, 1 + reps)) for _ in range(args.rounds))
+            per[acc] = max(many - one, 1e-9) / reps
+        print(f"{name:34s} {emu * 1e3:9.3f}ms {per['generic'] * 1e3:11.3f}ms {per['avx2'] * 1e3:9.3f}ms "
+              f"{per['generic'] / emu:10.2f}x {per['avx2'] / emu:7.2f}x")
+    return 0
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
