@@ -220,7 +220,6 @@ def _build(model: GnaModel, x: np.ndarray, arena: _Arena, ffi) -> tuple[object, 
     ops = ffi.new("Gna2Operation[]", len(model.operations))
     keep.append(ops)
     cur = arena.place(x.nbytes, np.ascontiguousarray(x).tobytes())
-    cur_shape = model.input_shape
     for i, op in enumerate(model.operations):
         odt = output_dtype(op)
         onbytes = odt.itemsize * int(np.prod(op.output_shape))
@@ -301,7 +300,7 @@ def _build(model: GnaModel, x: np.ndarray, arena: _Arena, ffi) -> tuple[object, 
         ops[i].NumberOfOperands = len(operands)
         ops[i].Parameters = prms
         ops[i].NumberOfParameters = len(params)
-        cur, cur_shape = out, op.output_shape
+        cur = out
     gmodel = ffi.new("Gna2Model *")
     gmodel.NumberOfOperations = len(model.operations)
     gmodel.Operations = ops
