@@ -70,3 +70,17 @@ def test_missing_library_is_a_one_line_error(tmp_path):
     assert res.returncode == 1
     assert res.stderr.splitlines()[0] == f"error: GNA_LIBRARY={tmp_path / 'nope.so'} is not a file"
     assert res.stderr.splitlines()[1].startswith("hint: build or install Intel's libGNA")
+
+
+@needs_lib
+@pytest.mark.parametrize("weights", ["i16", "i8"])
+def test_compiled_reference_net_is_bit_identical_on_libgna(weights):
+    from gna.onnx_compiler import compile_onnx
+    from gna.reference_net import build_reference_net, reference_inputs
+
+    cm = compile_onnx(build_reference_net(), reference_inputs(32, 1), weights=weights)
+    for x in reference_inputs(12, 5):
+        q = cm.quantize_input(x)
+        ours, theirs = emulator.run(cm.model, q), libgna.run(cm.model, q)
+        assert all(np.array_equal(a, b) for a, b in zip(ours.outputs, theirs.outputs))
+        assert ours.saturated == theirs.saturated

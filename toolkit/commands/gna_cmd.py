@@ -46,6 +46,7 @@ def register(sub) -> None:
     p = g.add_parser("bench", help="emulator vs libGNA (Generic and AVX2) per-inference time, as ratios")
     p.add_argument("--rounds", type=int, default=5)
     p.set_defaults(func=cmd_bench)
+    register_compiler(g)
 
 
 def _libgna():
@@ -178,3 +179,160 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+# -- ONNX compiler ---------------------------------------------------------------------------------
+
+def register_compiler(g) -> None:
+    p = g.add_parser("compile", help="quantize and compile an ONNX model for GNA 2.0")
+    p.add_argument("model")
+    p.add_argument("--calib", required=True, help=".npy float inputs [n, ...] for calibration")
+    p.add_argument("--weights", choices=("i16", "i8"), default="i16", help="i16 accuracy or i8 performance mode")
+    p.add_argument("--calibration", choices=("mse", "percentile", "maxabs"), default="mse")
+    p.add_argument("--pwl-error", type=float, default=0.01, help="PWL max error, fraction of full scale")
+    p.add_argument("-o", "--output", required=True, help="compiled model (.npz)")
+    p.set_defaults(func=cmd_compile)
+
+    p = g.add_parser("fit", help="does an ONNX model fit GNA 2.0? per-layer operations, memory, limits")
+    p.add_argument("model")
+    p.add_argument("--calib", help=".npy inputs (default: 16 standard-normal inputs; shapes are what matter)")
+    p.set_defaults(func=cmd_fit)
+
+    p = g.add_parser("accuracy", help="int vs float SNR per layer and at the output (ONNX Runtime is the reference)")
+    p.add_argument("compiled")
+    p.add_argument("--data", required=True, help=".npy float inputs [n, ...]")
+    p.add_argument("--onnx", help="the float model (default: the one recorded at compile time)")
+    p.set_defaults(func=cmd_accuracy)
+
+    p = g.add_parser("reference-net", help="write the reference FiLM network (ONNX) and calibration/test data")
+    p.add_argument("-o", "--output", required=True, help="folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_reference_net)
+
+
+def _load_inputs(path) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {path}: {e}", "save float inputs [n, ...] with numpy.save") from e
+    if not np.issubdtype(x.dtype, np.floating) or x.ndim < 2:
+        raise ConfigError(f"{path}: {x.dtype} {list(x.shape)} is not a batch of float inputs", "shape [n, ...], float32")
+    return x
+
+
+def _compile(model, calib, **kw):
+    from gna.onnx_compiler import CompileError, compile_onnx
+
+    try:
+        return compile_onnx(model, calib, **kw)
+    except CompileError as e:
+        raise ConfigError(str(e), "see docs/gna-quant.md for the supported graphs") from e
+
+
+def cmd_compile(args) -> int:
+    cm = _compile(args.model, _load_inputs(args.calib), weights=args.weights, calibration=args.calibration,
+                  max_pwl_error=args.pwl_error)
+    cm.source = str(Path(args.model).resolve())
+    cm.save(args.output)
+    print(f"compiled {args.model} -> {args.output}: {len(cm.model.operations)} GNA operations, weights {args.weights}, "
+          f"calibration {args.calibration}")
+    for i, (op, layer) in enumerate(zip(cm.model.operations, cm.layers)):
+        print(f"  {i}: {op.kind:22s} {'+'.join(layer['nodes']):40s} PWL {layer['pwl_segments']:3d} segments, "
+              f"error {layer['pwl_error']:.2%}")
+    return 0
+
+
+def _macs(op) -> int:
+    from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine, Recurrent
+
+    if isinstance(op, FullyConnectedAffine):
+        return op.weights.size * op.batch
+    if isinstance(op, ElementWiseAffine):
+        return op.weights.size * op.batch
+    if isinstance(op, Convolution):
+        return op.filters.size * op.conv_positions
+    if isinstance(op, Recurrent):
+        return op.weights.size * op.batch
+    return 0
+
+
+def cmd_fit(args) -> int:
+    import onnx
+
+    from gna.ir import MAX_MODEL_BYTES, model_bytes
+    from gna.onnx_compiler import CompileError
+
+    try:
+        m = onnx.load(args.model)
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"cannot read {args.model}: {e}", "is it an ONNX file?") from e
+    if args.calib:
+        calib = _load_inputs(args.calib)
+    else:
+        dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+        calib = np.random.default_rng(0).normal(size=(16, *dims)).astype(np.float32)
+    from gna.onnx_compiler import compile_onnx
+
+    try:
+        cm = compile_onnx(m, calib)
+    except CompileError as e:
+        print(f"verdict: does not fit GNA 2.0 — {e}")
+        return 1
+    print(f"{'#':>2} {'GNA operation':22s} {'ONNX nodes':34s} {'input':>12s} {'output':>12s} {'MACs':>10s} {'bytes':>9s}")
+    for i, (op, layer) in enumerate(zip(cm.model.operations, cm.layers)):
+        nbytes = sum(getattr(op, n).nbytes for n in ("weights", "filters", "bias") if getattr(op, n, None) is not None)
+        nbytes += 8 * op.pwl.segments if getattr(op, "pwl", None) is not None else 0
+        print(f"{i:2d} {op.kind:22s} {'+'.join(layer['nodes'])[:34]:34s} {str(list(op.input_shape)):>12s} "
+              f"{str(list(op.output_shape)):>12s} {_macs(op):10d} {nbytes:9d}")
+    total = model_bytes(cm.model)
+    macs = sum(_macs(op) for op in cm.model.operations)
+    print(f"operations {len(cm.model.operations)} of 4096, GNA memory {total} of {MAX_MODEL_BYTES} bytes, "
+          f"{macs} MACs per inference")
+    print("verdict: fits GNA 2.0 (every layer within the 2.0 limits)")
+    return 0
+
+
+def cmd_accuracy(args) -> int:
+    from gna.onnx_compiler import CompiledModel, calibration_tensors
+    from quant.quantizers import snr_db
+
+    try:
+        cm = CompiledModel.load(args.compiled)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read compiled model {args.compiled}: {e}", "make one with npin gna compile") from e
+    source = args.onnx or cm.source
+    if not source or not Path(source).exists():
+        raise ConfigError("the float ONNX model is not known", "pass --onnx MODEL.onnx")
+    import onnx
+
+    data = _load_inputs(args.data)
+    ref = calibration_tensors(onnx.load(source), data)
+    per_layer = [[] for _ in cm.layers]
+    with progress_bar("emulator", len(data)) as advance:
+        for x in data:
+            res = emulator.run(cm.model, cm.quantize_input(x))
+            for i, out in enumerate(res.outputs):
+                per_layer[i].append(cm.dequantize(i, out))
+            advance()
+    print(f"{'#':>2} {'GNA operation':22s} {'ONNX tensor':16s} {'SNR dB':>8s}")
+    snrs = []
+    for i, (op, layer, outs) in enumerate(zip(cm.model.operations, cm.layers, per_layer)):
+        snr = snr_db(ref[layer["onnx"]], np.stack(outs))
+        snrs.append(snr)
+        print(f"{i:2d} {op.kind:22s} {layer['onnx']:16s} {snr:8.2f}")
+    print(f"output SNR: {snrs[-1]:.2f} dB over {len(data)} inputs")
+    return 0
+
+
+def cmd_reference_net(args) -> int:
+    import onnx
+
+    from gna.reference_net import build_reference_net, reference_inputs
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(build_reference_net(args.seed), str(out / "film_reference.onnx"))
+    np.save(out / "calib.npy", reference_inputs(64, args.seed + 1))
+    np.save(out / "test.npy", reference_inputs(64, args.seed + 2))
+    print(f"wrote {out / 'film_reference.onnx'}, calib.npy (64 inputs), test.npy (64 inputs)")
+    return 0

@@ -1,0 +1,431 @@
+"""ONNX -> GNA 2.0 compiler (docs/gna-quant.md §4).
+
+The graph must be a chain (each node reads the previous node's output; a residual Add may reach
+back across one linear layer, which folds into it). Linear nodes (Conv 1D, Gemm/MatMul, per-channel
+Mul/Add) become GNA operations; constants that follow a linear node fold into it; activations
+become that operation's PWL. Layout nodes (Reshape, Flatten, Squeeze, Unsqueeze, Transpose,
+Identity) cost nothing: every value carries `phys`, the GNA memory index of each logical element,
+and the next operation's weights absorb the permutation.
+
+A Conv on C input channels becomes the legacy single-channel 1D convolution over time-major memory
+([T, C]): the filter is the kernel unrolled tap-major ([k*C]) and the stride is C times the conv
+stride. Its output is again time-major, so convolutions chain.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from quant.pwl_design import activation, design_pwl
+from quant.quantizers import calibrate_range, quantize
+
+from .ir import (Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, GnaModelError, Pwl,
+                 check_model)
+from .model_io import model_from_arrays, model_to_arrays
+
+LINEAR = {"Conv", "Gemm", "MatMul"}
+ACTIVATIONS = {"Relu": "relu", "LeakyRelu": "leaky_relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Clip": "clip"}
+LAYOUT = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout"}
+ACC_HEADROOM = 2.0 ** 30   # calibrated pre-activation peak lands at half the int32 range
+I8_LIMIT = 127 * 255       # largest |weight| an int8 weight times a uint8 multiplier reaches
+
+
+class CompileError(ValueError):
+    """A graph the compiler cannot map: names the node and op, or the rule."""
+
+
+@dataclass
+class _Value:
+    name: str
+    shape: tuple[int, ...]
+    phys: np.ndarray  # logical-shaped array of GNA memory positions
+
+
+@dataclass
+class _Stage:
+    kind: str                      # "fc", "conv", "diag"
+    nodes: list[str]
+    input: _Value
+    weights: np.ndarray            # float: fc [M, K] over memory order; conv [F, C_fold]; diag [M]
+    bias: np.ndarray
+    out_shape: tuple[int, ...]
+    out_phys: np.ndarray
+    pre_name: str                  # ONNX tensor before the activation
+    out_name: str                  # ONNX tensor the stage's output corresponds to
+    act: tuple[str, dict] | None = None
+    conv: dict = field(default_factory=dict)
+
+
+@dataclass
+class CompiledModel:
+    model: GnaModel
+    input_name: str
+    input_shape: tuple[int, ...]
+    input_phys: np.ndarray
+    input_scale: float
+    layers: list[dict]             # per GNA operation: onnx tensor, scale, shape, phys, nodes
+    source: str | None = None      # the ONNX file it came from
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64).reshape(self.input_shape)
+        mem = np.empty(x.size)
+        mem[self.input_phys.ravel()] = x.ravel()
+        return quantize(mem, self.input_scale, 16).reshape(self.model.input_shape)
+
+    def dequantize(self, i: int, y: np.ndarray) -> np.ndarray:
+        layer = self.layers[i]
+        return (y.reshape(-1)[layer["phys"].ravel()] / layer["scale"]).reshape(layer["shape"])
+
+    def save(self, path) -> None:
+        arrays = model_to_arrays(self.model)
+        arrays["input_phys"] = self.input_phys
+        meta = {"input_name": self.input_name, "input_shape": list(self.input_shape), "input_scale": self.input_scale,
+                "source": self.source, "layers": []}
+        for i, layer in enumerate(self.layers):
+            arrays[f"layer{i}.phys"] = layer["phys"]
+            meta["layers"].append({k: (list(v) if isinstance(v, tuple) else v) for k, v in layer.items() if k != "phys"})
+        arrays["compile.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path) -> "CompiledModel":
+        with np.load(path, allow_pickle=False) as data:
+            d = {k: data[k] for k in data.files}
+        if "compile.json" not in d:
+            raise GnaModelError(None, str(path), "not a compiled model (no compile.json); compile with npin gna compile")
+        meta = json.loads(bytes(d["compile.json"]).decode())
+        layers = []
+        for i, layer in enumerate(meta["layers"]):
+            layers.append({**layer, "shape": tuple(layer["shape"]), "phys": d[f"layer{i}.phys"]})
+        return cls(model_from_arrays(d, str(path)), meta["input_name"], tuple(meta["input_shape"]),
+                   d["input_phys"], meta["input_scale"], layers, meta.get("source"))
+
+
+def _attr(node, name, default=None):
+    import onnx
+
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _time_major_phys(c: int, t: int) -> np.ndarray:
+    """phys[0, c, t] = t*C + c: a [1, C, T] tensor stored time-major."""
+    return (np.arange(t)[None, :] * c + np.arange(c)[:, None])[None, :, :]
+
+
+def _load(path_or_model):
+    import onnx
+
+    try:
+        model = onnx.load(str(path_or_model)) if not hasattr(path_or_model, "graph") else path_or_model
+        onnx.checker.check_model(model)
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as e:  # noqa: BLE001 - onnx raises many types for a broken file
+        raise CompileError(f"not a valid ONNX model: {e}") from e
+    return model
+
+
+def _plan(model, first_layout: str) -> tuple[list[_Stage], _Value]:
+    """Walk the chain; fold constants and layouts; return the stages and the graph input value."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    for node in g.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(_attr(node, "value")).astype(np.float64)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1 or len(g.output) != 1:
+        raise CompileError(f"the graph has {len(inputs)} inputs and {len(g.output)} outputs; GNA models take one of each")
+    dims = tuple(d.dim_value for d in inputs[0].type.tensor_type.shape.dim)
+    if not dims or any(d <= 0 for d in dims):
+        raise CompileError(f"input '{inputs[0].name}' needs a static shape, got {dims}")
+    first = next((n for n in g.node if n.op_type not in LAYOUT and n.op_type != "Constant"), None)
+    if first is not None and first.op_type == "Conv" and len(dims) == 3 and first_layout == "auto":
+        phys = _time_major_phys(dims[1], dims[2])
+    else:
+        phys = np.arange(int(np.prod(dims))).reshape(dims)
+    cur = _Value(inputs[0].name, dims, phys)
+    graph_input = _Value(cur.name, cur.shape, cur.phys)
+    values = {cur.name: cur}
+    stages: list[_Stage] = []
+    open_stage: _Stage | None = None  # may still take folded constants
+
+    def where(node):
+        return f"node '{node.name or node.output[0]}' ({node.op_type})"
+
+    for node in g.node:
+        op = node.op_type
+        if op == "Constant":
+            continue
+        data = [i for i in node.input if i and i not in consts]
+        if op == "Add" and len(data) == 2:
+            skip = data[0] if data[1] == cur.name else data[1]
+            if cur.name not in data:
+                raise CompileError(f"{where(node)}: the graph is not a chain (it reads {data}, the chain is at '{cur.name}')")
+            st = open_stage
+            if st is None or st.act is not None or st.input.name != skip or st.kind == "conv" or \
+                    st.input.phys.size != cur.phys.size or (st.kind == "diag" and st.input.phys.shape != cur.phys.shape):
+                raise CompileError(f"{where(node)}: a residual Add folds only around one linear layer (Gemm/MatMul "
+                                   "with as many outputs as inputs, or per-channel Mul/Add) before its activation")
+            if st.kind == "fc":
+                st.weights = st.weights + np.eye(len(st.weights))[:, st.input.phys.ravel().argsort()]
+            else:
+                st.weights = st.weights + 1.0
+            st.nodes.append(node.name or op)
+            st.pre_name = node.output[0]
+            st.out_name = node.output[0]
+            cur = _Value(node.output[0], cur.shape, cur.phys)
+            values[cur.name] = cur
+            continue
+        if not data or data[0] != cur.name:
+            raise CompileError(f"{where(node)}: the graph is not a chain (it reads {data}, the chain is at '{cur.name}')")
+        out = node.output[0]
+        if op in LAYOUT:
+            if op == "Transpose":
+                perm = _attr(node, "perm") or list(reversed(range(len(cur.shape))))
+                phys = np.transpose(cur.phys, perm)
+            elif op == "Flatten":
+                axis = _attr(node, "axis", 1)
+                phys = cur.phys.reshape(int(np.prod(cur.shape[:axis])), -1)
+            elif op == "Reshape":
+                shape = [int(v) for v in consts[node.input[1]]]
+                shape = [cur.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+                phys = cur.phys.reshape(shape)
+            elif op in ("Squeeze", "Unsqueeze"):
+                axes = _attr(node, "axes")
+                if axes is None and len(node.input) > 1:
+                    axes = [int(v) for v in consts[node.input[1]]]
+                phys = np.squeeze(cur.phys, tuple(axes) if axes else None) if op == "Squeeze" \
+                    else np.expand_dims(cur.phys, tuple(axes))
+            else:
+                phys = cur.phys
+            cur = _Value(out, tuple(phys.shape), phys)
+            values[out] = cur
+            if open_stage is not None:
+                open_stage.out_phys, open_stage.out_shape, open_stage.out_name = phys, cur.shape, out
+            continue
+        if op in ("Mul", "Add", "Sub", "Div") and len(data) == 1:
+            c = consts[[i for i in node.input if i in consts][0]]
+            if op == "Sub":
+                c = -c if node.input[1] in consts else None
+            if op == "Div":
+                c = 1.0 / c if node.input[1] in consts else None
+            if c is None:
+                raise CompileError(f"{where(node)}: constant on the left of Sub/Div is not a per-channel affine")
+            try:
+                full = np.broadcast_to(c, cur.shape)
+            except ValueError as e:
+                raise CompileError(f"{where(node)}: constant of shape {c.shape} does not broadcast to {cur.shape}") from e
+            vec = np.empty(full.size)
+            vec[cur.phys.ravel()] = full.ravel()  # per memory position
+            st = open_stage
+            if st is None or st.act is not None:
+                st = _Stage("diag", [], cur, np.ones(full.size), np.zeros(full.size), cur.shape, cur.phys, out, out)
+                stages.append(st)
+                open_stage = st
+            # fold: the stage's output (memory order) is scaled / shifted element-wise
+            if st.kind == "diag" and st.weights.size == vec.size:
+                per_out = vec
+            else:
+                m = st.out_phys.size
+                per_out = vec if vec.size == m else None
+                if per_out is None:
+                    raise CompileError(f"{where(node)}: cannot fold a constant of {vec.size} elements into {m} outputs")
+                if st.kind == "conv":  # conv outputs are [P, F]: the constant must be per filter
+                    f = st.weights.shape[0]
+                    per_f = per_out.reshape(-1, f)
+                    if not np.allclose(per_f, per_f[0]):
+                        raise CompileError(f"{where(node)}: after a convolution only per-channel constants fold")
+                    per_out = per_f[0]
+            if op in ("Mul", "Div"):
+                st.weights = st.weights * (per_out[:, None] if st.weights.ndim == 2 else per_out)
+                st.bias = st.bias * per_out
+            else:
+                st.bias = st.bias + per_out
+            st.nodes.append(node.name or op)
+            st.pre_name = st.out_name = out
+            cur = _Value(out, cur.shape, cur.phys)
+            values[out] = cur
+            continue
+        if op in ACTIVATIONS:
+            params = {}
+            if op == "LeakyRelu":
+                params["alpha"] = _attr(node, "alpha", 0.01)
+            if op == "Clip":
+                lo = consts[node.input[1]] if len(node.input) > 1 and node.input[1] else _attr(node, "min", -np.inf)
+                hi = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else _attr(node, "max", np.inf)
+                params.update(min=float(lo), max=float(hi))
+            st = open_stage
+            if st is None or st.act is not None:
+                st = _Stage("diag", [], cur, np.ones(cur.phys.size), np.zeros(cur.phys.size), cur.shape, cur.phys,
+                            cur.name, cur.name)
+                stages.append(st)
+            st.act = (ACTIVATIONS[op], params)
+            st.nodes.append(node.name or op)
+            st.out_name = out
+            open_stage = st
+            cur = _Value(out, cur.shape, cur.phys)
+            values[out] = cur
+            continue
+        if op in ("Gemm", "MatMul"):
+            wname = node.input[1]
+            if wname not in consts:
+                raise CompileError(f"{where(node)}: the weight operand must be a constant")
+            w = consts[wname]
+            if op == "Gemm":
+                if _attr(node, "transA", 0):
+                    raise CompileError(f"{where(node)}: transA is not supported")
+                w = w.T if not _attr(node, "transB", 0) else w
+                w = w * _attr(node, "alpha", 1.0)
+                b = consts[node.input[2]] * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
+            else:
+                w = w.T
+                b = 0.0
+            k = w.shape[1]
+            batch = int(np.prod(cur.shape)) // k
+            if batch != 1:
+                raise CompileError(f"{where(node)}: batch {batch}; this compiler maps batch 1 (one vector per inference)")
+            wm = np.empty_like(w)
+            wm[:, cur.phys.ravel()] = w  # columns in memory order
+            m = w.shape[0]
+            out_shape = tuple(cur.shape[:-1]) + (m,)
+            st = _Stage("fc", [node.name or op], cur, wm, np.broadcast_to(np.asarray(b, dtype=np.float64), (m,)).copy(),
+                        out_shape, np.arange(m).reshape(out_shape), out, out)
+            stages.append(st)
+            open_stage = st
+            cur = _Value(out, out_shape, st.out_phys)
+            values[out] = cur
+            continue
+        if op == "Conv":
+            w = consts.get(node.input[1])
+            if w is None or w.ndim != 3:
+                raise CompileError(f"{where(node)}: only 1D convolutions with constant weights map to GNA 2.0")
+            f, cin, k = w.shape
+            if _attr(node, "group", 1) != 1 or any(d != 1 for d in (_attr(node, "dilations") or [1])):
+                raise CompileError(f"{where(node)}: groups and dilation are not in GNA 2.0's 1D convolution")
+            if any(p != 0 for p in (_attr(node, "pads") or [0, 0])) or _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
+                raise CompileError(f"{where(node)}: padding is not in GNA 2.0's 1D convolution; pad the input instead")
+            stride = (_attr(node, "strides") or [1])[0]
+            if len(cur.shape) != 3 or cur.shape[1] != cin:
+                raise CompileError(f"{where(node)}: input shape {cur.shape} is not [1, {cin}, T]")
+            t = cur.shape[2]
+            if not np.array_equal(cur.phys, _time_major_phys(cin, t)):
+                raise CompileError(f"{where(node)}: its input is not stored time-major ([T, C]) in GNA memory; "
+                                   "a convolution must follow the graph input or another convolution")
+            folded = w.transpose(0, 2, 1).reshape(f, k * cin)  # tap-major: coefficient (tau, c) at tau*C + c
+            b = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(f)
+            p = (t - k) // stride + 1
+            st = _Stage("conv", [node.name or op], cur, folded, b.copy(), (1, f, p), _time_major_phys(f, p), out, out,
+                        conv={"stride": stride * cin, "width": t * cin})
+            stages.append(st)
+            open_stage = st
+            cur = _Value(out, (1, f, p), st.out_phys)
+            values[out] = cur
+            continue
+        raise CompileError(f"{where(node)}: op {op} has no GNA 2.0 mapping in this compiler "
+                           f"(supported: Conv 1D, Gemm, MatMul, Mul/Add/Sub/Div by constants, residual Add, "
+                           f"{', '.join(sorted(ACTIVATIONS))}, {', '.join(sorted(LAYOUT))})")
+    if g.output[0].name != cur.name:
+        raise CompileError(f"graph output '{g.output[0].name}' is not the end of the chain ('{cur.name}')")
+    if not stages:
+        raise CompileError("the graph has no linear or activation node to compile")
+    return stages, graph_input
+
+
+def calibration_tensors(model, xs: np.ndarray) -> dict[str, np.ndarray]:
+    """Every intermediate tensor of the float model (ONNX Runtime) on the calibration inputs."""
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    for node in m.graph.node:
+        for o in node.output:
+            if o and o not in have:
+                m.graph.output.append(onnx.helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None))
+                have.add(o)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    names = [o.name for o in sess.get_outputs()]
+    collected: dict[str, list] = {n: [] for n in names}
+    collected[name] = []
+    for x in xs:
+        outs = sess.run(names, {name: np.asarray(x, dtype=np.float32)[None] if x.ndim == len(sess.get_inputs()[0].shape) - 1
+                                else np.asarray(x, dtype=np.float32)})
+        collected[name].append(np.asarray(x, dtype=np.float64))
+        for n, o in zip(names, outs):
+            collected[n].append(np.asarray(o, dtype=np.float64))
+    return {k: np.stack(v) for k, v in collected.items() if v}
+
+
+def compile_onnx(path_or_model, calib: np.ndarray, *, weights: str = "i16", calibration: str = "mse",
+                 max_pwl_error: float = 0.01) -> CompiledModel:
+    """Quantize and compile; `calib` is a batch of float inputs [n, *input_shape[1:]] or [n, *input_shape]."""
+    if weights not in ("i16", "i8"):
+        raise CompileError(f"weights '{weights}': use i16 (accuracy) or i8 (performance)")
+    model = _load(path_or_model)
+    stages, gin = _plan(model, "auto")
+    tensors = calibration_tensors(model, np.asarray(calib))
+
+    def rng_of(name):
+        return calibrate_range(tensors[name], calibration, 16)
+
+    s_x = 32767 / rng_of(gin.name)
+    input_scale = s_x
+    ops, layers = [], []
+    for st in stages:
+        pre = tensors[st.pre_name]
+        pre_peak = max(float(np.max(np.abs(pre))), 1e-12)
+        w = st.weights
+        wmax = max(float(np.max(np.abs(w))), 1e-12)
+        limit = 32767 if weights == "i16" or st.kind == "conv" else I8_LIMIT
+        s_w = min(limit / wmax, ACC_HEADROOM / (pre_peak * s_x))
+        s_acc = s_x * s_w
+        bias = np.clip(np.round(st.bias * s_acc), -2**31, 2**31 - 1).astype(np.int32)
+        if st.act is None:
+            f, bp, sat = activation("identity")
+        else:
+            f, bp, sat = activation(st.act[0], **st.act[1])
+        out_rng = rng_of(st.out_name) if st.act is not None else calibrate_range(pre, calibration, 16)
+        s_y = 32767 / out_rng
+        lo, hi = float(np.min(pre)), float(np.max(pre))
+        if hi - lo < 1e-12:
+            lo, hi = lo - 1.0, hi + 1.0
+        seg = design_pwl(f, s_acc, s_y, lo, hi, breakpoints=bp, saturates=sat, max_error=max_pwl_error)
+        pwl = Pwl(seg.x_base, seg.y_base, seg.slope)
+        mult = None
+        if weights == "i8" and st.kind != "conv":
+            omega = w * s_w
+            rows = omega.reshape(len(omega), -1) if omega.ndim == 2 else omega[:, None]
+            mult = np.clip(np.ceil(np.max(np.abs(rows), axis=1) / 127), 1, 255).astype(np.uint8)
+            wq = np.clip(np.round(rows / mult[:, None]), -127, 127).astype(np.int8).reshape(omega.shape)
+        else:
+            wq = np.clip(np.round(w * s_w), -32767, 32767).astype(np.int16)
+        if st.kind == "fc":
+            op = FullyConnectedAffine(wq, bias, 1, multiplier=mult, pwl=pwl)
+        elif st.kind == "diag":
+            op = ElementWiseAffine(wq, bias, 1, multiplier=mult, pwl=pwl)
+        else:
+            op = Convolution(wq, bias, st.conv["width"], st.conv["stride"], pwl=pwl)
+        ops.append(op)
+        layers.append({"onnx": st.out_name, "nodes": st.nodes, "scale": s_y, "shape": tuple(st.out_shape),
+                       "phys": st.out_phys, "pwl_segments": int(pwl.segments), "pwl_error": seg.max_error,
+                       "acc_scale": s_acc})
+        s_x = s_y
+    gm = GnaModel(ops)
+    try:
+        check_model(gm)
+    except GnaModelError as e:
+        raise CompileError(f"the compiled model breaks a GNA 2.0 rule: {e}") from e
+    return CompiledModel(gm, gin.name, gin.shape, gin.phys, input_scale, layers)

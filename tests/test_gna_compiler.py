@@ -1,0 +1,180 @@
+"""ONNX -> GNA 2.0: every supported op lowered exactly (checked on the GNA parameters), accuracy
+against ONNX Runtime within bounds, and clear errors for what does not map."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from gna import emulator
+from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine
+from gna.onnx_compiler import CompileError, CompiledModel, calibration_tensors, compile_onnx
+from gna.reference_net import build_reference_net, reference_inputs
+from quant.pwl_design import activation, design_pwl, evaluate
+from quant.quantizers import calibrate_range, snr_db
+
+RNG = np.random.default_rng(0)
+
+
+def _graph(nodes, in_shape, out_shape, inits):
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))],
+                          [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _snr(model, cm, xs):
+    ref = calibration_tensors(model, xs)["y"]
+    got = np.stack([cm.dequantize(len(cm.layers) - 1, emulator.run(cm.model, cm.quantize_input(x)).output) for x in xs])
+    return snr_db(ref, got.reshape(ref.shape))
+
+
+def _conv_model(tail=(), cin=8, cout=8, k=3, t=32):
+    w = RNG.normal(0, 0.3, (cout, cin, k))
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"])]
+    last = "c"
+    for i, (op, extra, kw) in enumerate(tail):
+        out = "y" if i == len(tail) - 1 else f"t{i}"
+        nodes.append(helper.make_node(op, [last, *extra], [out], **kw))
+        last = out
+    if not tail:
+        nodes[0].output[0] = "y"
+    return _graph(nodes, (1, cin, t), (1, cout, t - k + 1), {"w": w, "b": RNG.normal(0, 0.1, cout),
+                                                            "g": RNG.normal(1, 0.2, (1, cout, 1)),
+                                                            "be": RNG.normal(0, 0.2, (1, cout, 1))}), w
+
+
+def test_conv_lowering_unrolls_channels_tap_major_with_a_channel_stride():
+    model, w = _conv_model()
+    xs = RNG.normal(0, 1, (8, 1, 8, 32)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    (op,) = cm.model.operations
+    assert isinstance(op, Convolution) and op.stride == 8 and op.input_width == 32 * 8
+    s_w = op.filters.astype(np.float64).max() / (w.transpose(0, 2, 1).reshape(8, 24).max())
+    want = np.round(w.transpose(0, 2, 1).reshape(8, 24) * s_w)
+    assert np.max(np.abs(op.filters - want)) <= 1  # filter (f) coefficient (tau, c) at tau*C + c
+    assert _snr(model, cm, xs) > 60
+
+
+def test_per_channel_mul_add_after_a_conv_folds_into_it():
+    model, _ = _conv_model(tail=[("Mul", ["g"], {}), ("Add", ["be"], {})])
+    xs = RNG.normal(0, 1, (8, 1, 8, 32)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert [type(o) for o in cm.model.operations] == [Convolution]
+    assert _snr(model, cm, xs) > 60
+
+
+@pytest.mark.parametrize("act, kw, bound", [("Relu", {}, 60), ("LeakyRelu", {"alpha": 0.1}, 60), ("Tanh", {}, 36),
+                                            ("Sigmoid", {}, 36)])
+def test_film_after_an_activation_is_an_element_wise_affine(act, kw, bound):
+    model, _ = _conv_model(tail=[(act, [], kw), ("Mul", ["g"], {}), ("Add", ["be"], {})])
+    xs = RNG.normal(0, 1, (8, 1, 8, 32)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert [type(o) for o in cm.model.operations] == [Convolution, ElementWiseAffine]
+    assert _snr(model, cm, xs) > bound
+
+
+def test_clip_is_exact_breakpoints():
+    model = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["g"]), helper.make_node("Clip", ["g", "lo", "hi"], ["y"])],
+                   (1, 16), (1, 8), {"w": RNG.normal(0, 0.5, (16, 8)), "b": np.zeros(8), "lo": -0.5, "hi": 0.5})
+    xs = RNG.normal(0, 1, (16, 1, 16)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert cm.model.operations[0].pwl.segments == 3 and _snr(model, cm, xs) > 60
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+def test_gemm_and_matmul_lower_to_fully_connected(trans_b):
+    w = RNG.normal(0, 0.5, (16, 8))
+    gemm = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=trans_b, alpha=0.5, beta=2.0)],
+                  (1, 16), (1, 8), {"w": w.T if trans_b else w, "b": RNG.normal(0, 0.1, 8)})
+    matmul = _graph([helper.make_node("MatMul", ["x", "w"], ["y"])], (1, 16), (1, 8), {"w": w})
+    xs = RNG.normal(0, 1, (16, 1, 16)).astype(np.float32)
+    for model in (gemm, matmul):
+        cm = compile_onnx(model, xs)
+        (op,) = cm.model.operations
+        assert isinstance(op, FullyConnectedAffine) and op.weights.shape == (8, 16)
+        assert _snr(model, cm, xs) > 60
+
+
+def test_flatten_after_conv_permutes_the_dense_weights_instead_of_moving_data():
+    model = _graph([helper.make_node("Conv", ["x", "w", "b"], ["c"]), helper.make_node("Flatten", ["c"], ["f"]),
+                    helper.make_node("Gemm", ["f", "w2", "b2"], ["y"])], (1, 8, 16), (1, 8),
+                   {"w": RNG.normal(0, 0.3, (4, 8, 3)), "b": np.zeros(4), "w2": RNG.normal(0, 0.3, (56, 8)), "b2": np.zeros(8)})
+    xs = RNG.normal(0, 1, (8, 1, 8, 16)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert [type(o) for o in cm.model.operations] == [Convolution, FullyConnectedAffine]
+    assert _snr(model, cm, xs) > 55
+
+
+def test_residual_add_folds_identity_into_the_dense_layer():
+    model = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["g"]), helper.make_node("Add", ["g", "x"], ["r"]),
+                    helper.make_node("Tanh", ["r"], ["y"])], (1, 16), (1, 16),
+                   {"w": RNG.normal(0, 0.2, (16, 16)), "b": np.zeros(16)})
+    xs = RNG.normal(0, 1, (16, 1, 16)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert len(cm.model.operations) == 1 and _snr(model, cm, xs) > 36
+
+
+@pytest.mark.parametrize("nodes, inits, message", [
+    ([helper.make_node("Softmax", ["x"], ["y"], name="sm")], {}, "node 'sm' (Softmax): op Softmax has no GNA 2.0 mapping"),
+    ([helper.make_node("Conv", ["x", "w"], ["y"], name="cv", pads=[1, 1])], {"w": np.ones((4, 8, 3))},
+     "node 'cv' (Conv): padding is not in GNA 2.0's 1D convolution"),
+    ([helper.make_node("Gemm", ["x", "w"], ["g"], name="d"), helper.make_node("Add", ["g", "g"], ["y"], name="add")],
+     {"w": np.ones((16, 8))}, "node 'add' (Add): a residual Add folds only around one linear layer"),
+])
+def test_unsupported_graphs_name_the_node_and_op(nodes, inits, message):
+    shape = (1, 8, 16) if nodes[0].op_type == "Conv" else (1, 16)
+    model = _graph(nodes, shape, (1, 8), inits)
+    with pytest.raises(CompileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        compile_onnx(model, RNG.normal(0, 1, (4, *shape)).astype(np.float32))
+
+
+def test_shapes_over_the_envelope_are_reported_as_gna_rules():
+    model = _graph([helper.make_node("Gemm", ["x", "w"], ["y"])], (1, 12), (1, 8), {"w": np.ones((12, 8))})
+    with pytest.raises(CompileError, match="breaks a GNA 2.0 rule: layer 0 \\(FullyConnectedAffine\\): inputs K is 12"):
+        compile_onnx(model, RNG.normal(0, 1, (4, 1, 12)).astype(np.float32))
+
+
+def test_malformed_onnx_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(CompileError, match="not a valid ONNX model"):
+        compile_onnx(tmp_path / "bad.onnx", np.zeros((1, 1, 8), np.float32))
+
+
+def test_reference_net_i16_and_i8_accuracy_and_save_load(tmp_path):
+    model = build_reference_net()
+    calib, test = reference_inputs(64, 1), reference_inputs(32, 2)
+    results = {}
+    for w in ("i16", "i8"):
+        cm = compile_onnx(model, calib, weights=w)
+        cm.save(tmp_path / f"{w}.npz")
+        again = CompiledModel.load(tmp_path / f"{w}.npz")
+        results[w] = _snr(model, again, test)
+        kinds = [type(o).__name__ for o in cm.model.operations]
+        assert kinds == ["Convolution", "ElementWiseAffine", "Convolution", "Convolution", "FullyConnectedAffine",
+                         "FullyConnectedAffine"]
+    assert results["i16"] > 38 and results["i8"] > 37, results
+
+
+def test_pwl_designs_meet_the_target_and_evaluate_like_the_emulator():
+    from gna.emulator import pwl_apply
+    from gna.ir import Pwl
+
+    for name, kw, lo, hi in [("tanh", {}, -4, 4), ("sigmoid", {}, -8, 8), ("relu", {}, -3, 3),
+                             ("leaky_relu", {"alpha": 0.2}, -3, 3), ("clip", {"min": -1, "max": 2}, -3, 3)]:
+        f, bp, sat = activation(name, **kw)
+        s_out = 32767 / float(np.max(np.abs(f(np.linspace(lo, hi, 1000)))))
+        seg = design_pwl(f, 2.0 ** 24, s_out, lo, hi, breakpoints=bp, saturates=sat)
+        assert seg.max_error <= 0.01, name
+        if bp is not None:
+            assert len(seg.x_base) == len(bp) + 1
+        xs = np.linspace(lo * 2 ** 24, hi * 2 ** 24, 5000).astype(np.int64)
+        assert np.array_equal(evaluate(seg, xs), pwl_apply(xs, Pwl(seg.x_base, seg.y_base, seg.slope)))
+
+
+def test_calibration_statistics():
+    x = np.concatenate([RNG.normal(0, 1, 100_000), [50.0]])
+    assert calibrate_range(x, "maxabs") == 50.0
+    assert calibrate_range(x, "percentile") < 6
+    assert 0 < calibrate_range(x, "mse", bits=8) < 50.0  # at 8 bits clipping the outlier pays
