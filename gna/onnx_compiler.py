@@ -122,9 +122,21 @@ def _time_major_phys(c: int, t: int) -> np.ndarray:
     return (np.arange(t)[None, :] * c + np.arange(c)[:, None])[None, :, :]
 
 
+def load_float_model(path_or_model):
+    """The float model as an onnx.ModelProto: an ONNX file, an OpenVINO IR (.xml), or a ModelProto."""
+    return _load(path_or_model)
+
+
 def _load(path_or_model):
     import onnx
 
+    if not hasattr(path_or_model, "graph") and str(path_or_model).endswith(".xml"):
+        from .openvino_reader import OpenVinoReadError, read_openvino_ir
+
+        try:
+            path_or_model = read_openvino_ir(path_or_model)
+        except OpenVinoReadError as e:
+            raise CompileError(str(e)) from e
     try:
         model = onnx.load(str(path_or_model)) if not hasattr(path_or_model, "graph") else path_or_model
         onnx.checker.check_model(model)
@@ -355,7 +367,9 @@ def calibration_tensors(model, xs: np.ndarray) -> dict[str, np.ndarray]:
             if o and o not in have:
                 m.graph.output.append(onnx.helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None))
                 have.add(o)
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # unused-initializer notices are not the user's business
+    sess = ort.InferenceSession(m.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     names = [o.name for o in sess.get_outputs()]
     collected: dict[str, list] = {n: [] for n in names}

@@ -82,7 +82,7 @@ def test_bench_prints_ratios(capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4")
+    res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4", "--no-gna")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
     assert lines[-1] == "bit-exact: 120 steps on the host twin, 120 steps on mps2-an386 (QEMU)"
@@ -96,7 +96,9 @@ def test_demo_runs_end_to_end(tmp_path):
 def test_demo_host_only(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path), "--episodes", "2", "--host-only")
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip().splitlines()[-1] == "bit-exact: 60 steps on the host twin"
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1] == "bit-exact: 60 steps on the host twin"
+    assert any(ln.startswith("  i16: 6 operations") and "output SNR" in ln for ln in lines)
 
 
 def test_a_broken_compiler_is_a_one_line_error(tmp_path):

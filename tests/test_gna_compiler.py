@@ -178,3 +178,29 @@ def test_calibration_statistics():
     assert calibrate_range(x, "maxabs") == 50.0
     assert calibrate_range(x, "percentile") < 6
     assert 0 < calibrate_range(x, "mse", bits=8) < 50.0  # at 8 bits clipping the outlier pays
+
+
+def test_openvino_ir_compiles_like_the_onnx_it_came_from(tmp_path):
+    import openvino as ov
+
+    onnx.save(build_reference_net(), str(tmp_path / "ref.onnx"))
+    ov.save_model(ov.convert_model(str(tmp_path / "ref.onnx")), str(tmp_path / "ref.xml"), compress_to_fp16=False)
+    calib, test = reference_inputs(64, 1), reference_inputs(24, 2)
+    from_ir = compile_onnx(tmp_path / "ref.xml", calib)
+    from_onnx = compile_onnx(tmp_path / "ref.onnx", calib)
+    assert [type(o) for o in from_ir.model.operations] == [type(o) for o in from_onnx.model.operations]
+    ref = calibration_tensors(build_reference_net(), test)["y"]
+    outs = [np.stack([cm.dequantize(5, emulator.run(cm.model, cm.quantize_input(x)).output) for x in test])
+            for cm in (from_ir, from_onnx)]
+    snrs = [snr_db(ref, o.reshape(ref.shape)) for o in outs]
+    assert min(snrs) > 38 and abs(snrs[0] - snrs[1]) < 0.5, snrs
+
+
+def test_openvino_op_without_mapping_is_named(tmp_path):
+    import openvino as ov
+
+    model = _graph([helper.make_node("Softmax", ["x"], ["y"], name="soft")], (1, 16), (1, 16), {})
+    onnx.save(model, str(tmp_path / "s.onnx"))
+    ov.save_model(ov.convert_model(str(tmp_path / "s.onnx")), str(tmp_path / "s.xml"))
+    with pytest.raises(CompileError, match=r"\(Softmax\): this OpenVINO op has no GNA 2.0 mapping"):
+        compile_onnx(tmp_path / "s.xml", RNG.normal(0, 1, (2, 1, 16)).astype(np.float32))

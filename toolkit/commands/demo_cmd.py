@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help="board to run the firmware on (default %(default)s)")
     p.add_argument("--port", help="a real board's serial port (default: the board's QEMU emulator)")
     p.add_argument("--host-only", action="store_true", help="skip the firmware part")
+    p.add_argument("--no-gna", action="store_true", help="skip the GNA part")
     p.set_defaults(func=cmd_demo)
 
 
@@ -55,7 +56,7 @@ def cmd_demo(args) -> int:
     scale = calibrate_input_scale(calib)
     params = quantize_pin(cfg, scale)
     save_params(out / "pin.q15.json", params, scale, pc.facet_names, pc.tool_names)
-    total = 3 if args.host_only else 4
+    total = (3 if args.host_only else 4) + (0 if args.no_gna else 1)
     print(f"[1/{total}] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
           f"-> {out / 'pin.q15.json'}")
 
@@ -96,7 +97,35 @@ def cmd_demo(args) -> int:
         verdicts.append(f"{report.vectors} steps on {args.board}" + ("" if args.port else " (QEMU)"))
 
     report = decision_disagreement(cfg, params, scale, stream)
-    print(f"[{total}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
+    step = total - (0 if args.no_gna else 1)
+    print(f"[{step}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
           f"(float fired {report.float_fires}, fixed {report.fixed_fires})")
+    if not args.no_gna:
+        _gna_part(out, total)
     print("bit-exact: " + ", ".join(verdicts))
     return 0
+
+
+def _gna_part(out: Path, total: int) -> None:
+    """Compile the reference FiLM network for GNA 2.0 (i16 and i8) and run it on the emulator."""
+    import onnx
+
+    from gna import emulator
+    from gna.onnx_compiler import calibration_tensors, compile_onnx
+    from gna.reference_net import build_reference_net, reference_inputs
+    from quant.quantizers import snr_db
+
+    net = build_reference_net()
+    onnx.save(net, str(out / "film_reference.onnx"))
+    calib, test = reference_inputs(64, 1), reference_inputs(32, 2)
+    ref = calibration_tensors(net, test)["y"]
+    print(f"[{total}/{total}] GNA 2.0: reference FiLM network ({out / 'film_reference.onnx'}) compiled, "
+          "run on the emulator, SNR against ONNX Runtime:")
+    for weights in ("i16", "i8"):
+        cm = compile_onnx(net, calib, weights=weights)
+        cm.source = str(out / "film_reference.onnx")
+        cm.save(out / f"film_reference.{weights}.npz")
+        got = np.stack([cm.dequantize(len(cm.layers) - 1, emulator.run(cm.model, cm.quantize_input(x)).output)
+                        for x in test]).reshape(ref.shape)
+        ops = ", ".join(type(o).__name__ for o in cm.model.operations)
+        print(f"  {weights}: {len(cm.model.operations)} operations ({ops}); output SNR {snr_db(ref, got):.1f} dB")

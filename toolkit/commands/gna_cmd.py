@@ -257,15 +257,13 @@ def _macs(op) -> int:
 
 
 def cmd_fit(args) -> int:
-    import onnx
-
     from gna.ir import MAX_MODEL_BYTES, model_bytes
-    from gna.onnx_compiler import CompileError
+    from gna.onnx_compiler import CompileError, load_float_model
 
     try:
-        m = onnx.load(args.model)
-    except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"cannot read {args.model}: {e}", "is it an ONNX file?") from e
+        m = load_float_model(args.model)
+    except CompileError as e:
+        raise ConfigError(f"cannot read {args.model}: {e}", "is it an ONNX file or an OpenVINO IR (.xml)?") from e
     if args.calib:
         calib = _load_inputs(args.calib)
     else:
@@ -303,10 +301,17 @@ def cmd_accuracy(args) -> int:
     source = args.onnx or cm.source
     if not source or not Path(source).exists():
         raise ConfigError("the float ONNX model is not known", "pass --onnx MODEL.onnx")
-    import onnx
+    from gna.onnx_compiler import CompileError, load_float_model
 
     data = _load_inputs(args.data)
-    ref = calibration_tensors(onnx.load(source), data)
+    try:
+        ref = calibration_tensors(load_float_model(source), data)
+    except CompileError as e:
+        raise ConfigError(str(e), "pass --onnx with the model the compiled file came from") from e
+    missing = [layer["onnx"] for layer in cm.layers if layer["onnx"] not in ref]
+    if missing:
+        raise ConfigError(f"{source} has no tensor {missing[0]!r}: not the model {args.compiled} was compiled from",
+                          "pass --onnx with the model the compiled file came from")
     per_layer = [[] for _ in cm.layers]
     with progress_bar("emulator", len(data)) as advance:
         for x in data:
