@@ -356,12 +356,14 @@ def _check_op(i: int, op) -> None:
 
 
 def model_bytes(model: GnaModel) -> int:
-    """GNA memory the model references, as the 2.0 limit counts it: buffers rounded to 4 KiB,
-    plus 128 bytes of descriptor per layer."""
+    """GNA memory the model references, as libGNA counts it against the 2.0 limit: every buffer
+    rounded up to 4 KiB, the layer descriptors (128 bytes each) as one buffer, and — once any
+    affine, element-wise, recurrent or convolution layer is present — the library's 2 MiB
+    scratch buffer (measured with `npin gna probe`; docs/gna-model.md §1)."""
     def page(n):
         return -(-n // 4096) * 4096
 
-    total = LAYER_DESCRIPTOR_BYTES * len(model.operations)
+    total = page(LAYER_DESCRIPTOR_BYTES * len(model.operations))
     total += page(2 * int(np.prod(model.input_shape)))
     for op in model.operations:
         total += page(output_dtype(op).itemsize * int(np.prod(op.output_shape)))
@@ -371,6 +373,8 @@ def model_bytes(model: GnaModel) -> int:
                 total += page(arr.nbytes * (2 if name == "bias" and getattr(op, "multiplier", None) is not None else 1))
         if getattr(op, "pwl", None) is not None:
             total += page(8 * op.pwl.segments)
+    if any(not isinstance(op, (Copy, Transposition)) for op in model.operations):
+        total += CNN_SCRATCH_BYTES
     return total
 
 

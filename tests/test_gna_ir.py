@@ -46,7 +46,7 @@ CASES = [
     (lambda: [_fc(), _fc()], "layer 1 (FullyConnectedAffine): its input is layer 0's int32 output"),
     (lambda: [_fc(pwl=PWL), _fc(k=24)], "layer 1 (FullyConnectedAffine): input [24, 1] holds a different number"),
     (lambda: [], "model: 0 operations; GNA 2.0 takes 1..4096"),
-    (lambda: [_fc(m=8200, k=16384)], "model: needs 26"),  # 256 MiB of weights and more
+    (lambda: [_fc(m=8200, k=16384)], "model: needs 270905344 bytes of GNA memory; GNA 2.0 addresses 268435456"),
 ]
 
 

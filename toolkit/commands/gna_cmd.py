@@ -48,6 +48,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_bench)
     register_compiler(g)
 
+    p = g.add_parser("probe", help="measure the envelope a GNA generation accepts (bisection, with receipts)")
+    p.add_argument("--target", choices=("2.0", "3.0"), default="2.0")
+    p.add_argument("--backend", choices=("libgna", "emulator"), default="libgna")
+    p.add_argument("--json", help="write the report as JSON here")
+    p.add_argument("--markdown", help="write the Markdown table here (default: next to --json)")
+    p.add_argument("--no-crash-probes", action="store_true", help="skip inputs known to crash the library")
+    p.set_defaults(func=cmd_probe)
+
 
 def _libgna():
     from gna import libgna
@@ -340,4 +348,25 @@ def cmd_reference_net(args) -> int:
     np.save(out / "calib.npy", reference_inputs(64, args.seed + 1))
     np.save(out / "test.npy", reference_inputs(64, args.seed + 2))
     print(f"wrote {out / 'film_reference.onnx'}, calib.npy (64 inputs), test.npy (64 inputs)")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from gna.probe import EmulatorBackend, LibGnaBackend
+
+    from ..gna_probe_report import markdown, run_probes, write_report
+
+    if args.backend == "emulator":
+        if args.target != "2.0":
+            raise ConfigError("the emulator implements GNA 2.0 only", "probe 3.0 with --backend libgna")
+        backend = EmulatorBackend()
+    else:
+        _libgna()
+        backend = LibGnaBackend()
+    t0 = time.perf_counter()
+    report = run_probes(backend, args.target, crashes=args.backend == "libgna" and not args.no_crash_probes)
+    md_path = Path(args.markdown) if args.markdown else (Path(args.json).with_suffix(".md") if args.json else None)
+    write_report(report, Path(args.json) if args.json else None, md_path)
+    print(markdown(report))
+    print(f"probed GNA {args.target} on {report['library']} in {time.perf_counter() - t0:.1f} s")
     return 0
