@@ -31,7 +31,7 @@ FLAGS = ["-std=c99", "-O1", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Werror
 
 
 def load():
-    sources = [*(p for p in sorted(CORE.glob("*.c")) if p.name != "npin_ring_mp.c"),
+    sources = [*(p for p in sorted(CORE.glob("*.c")) if p.name not in ("npin_ring_mp.c", "npin_kernels_m4.c")),
                *(p for p in sorted(APP.glob("*.c")) if p.name != "npin_main.c"), HOST / "npin_service_twin.c"]
     return cffi_module("_npin_service_twin", CDEF, '#include "npin_service_twin.h"\n', sources,
                        [CORE, APP, HOST], FLAGS, ["ubsan"], what="the protocol service twin")

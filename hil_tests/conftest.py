@@ -21,6 +21,7 @@ def pytest_addoption(parser):
     g.addoption("--shape", default=None, help="D,K,slots of a synthetic Pin instead of the board's [hil] shape")
     g.addoption("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
     g.addoption("--workdir", default="build/hil", help="where firmware projects are generated and built")
+    g.addoption("--kernels", default="portable", help="portable, or m4 (Cortex-M4 DSP kernels)")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,8 @@ def hil_pin(request) -> SyntheticPin:
 @pytest.fixture(scope="session")
 def board(request, hil_pin):
     opt = request.config.getoption
-    with open_target(opt("--board"), hil_pin.params, Path(opt("--workdir")), port=opt("--port")) as target:
+    with open_target(opt("--board"), hil_pin.params, Path(opt("--workdir")), port=opt("--port"),
+                     kernels=opt("--kernels")) as target:
         yield target
 
 

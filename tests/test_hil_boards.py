@@ -14,14 +14,16 @@ pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc (./run test installs both)")
 
-# (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, and the mission's
-# full shape (D=512, K=16, 32 slots: a 52,544-byte slab) on the default M4 board.
+# (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, the mission's
+# full shape (D=512, K=16, 32 slots: a 52,544-byte slab) on the default M4 board, and the M4 DSP
+# kernels (hand-scheduled assembly) on the same board.
 RUNS = {
     "mps2-an386": ["--board", "mps2-an386"],
     "netduinoplus2": ["--board", "netduinoplus2"],
     "lm3s6965evb": ["--board", "lm3s6965evb"],
     "microbit": ["--board", "microbit"],
     "mps2-an386-512x16x32": ["--board", "mps2-an386", "--shape", "512,16,32", "--vectors", "500"],
+    "mps2-an386-m4-kernels": ["--board", "mps2-an386", "--kernels", "m4", "--vectors", "3000"],
 }
 
 

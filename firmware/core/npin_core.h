@@ -57,5 +57,6 @@ uint64_t npin_update_q15(int16_t *m_q15, int16_t *v_q15, const int16_t *x_q15, u
 void npin_dots_q15(const int16_t *m_q15, const int16_t *facets_q15, uint32_t dims,
                    uint32_t facets, int64_t *dot_q30);
 uint32_t npin_isqrt64(uint64_t n);
+void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims);
 
 #endif

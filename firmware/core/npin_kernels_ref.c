@@ -1,5 +1,9 @@
 /* Reference kernels: plain C99, the definition optimized kernels are held to. */
+#include <string.h>
+
 #include "npin_internal.h"
+
+void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { memcpy(dst, src, 2u * dims); }
 
 uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims, int16_t eta_q15,
                          int16_t mu_q15)

@@ -14,7 +14,7 @@ int npin_push(uint8_t *slab, const int16_t *x)
 
     NPIN_STORE_RLX(&w.stamp[slot], stamp - 1u);
     NPIN_FENCE_REL();
-    memcpy(w.ring + slot * h->dims, x, 2u * h->dims);
+    npin_copy_q15(w.ring + slot * h->dims, x, h->dims);
     NPIN_STORE_REL(&w.stamp[slot], stamp);
     NPIN_STORE_REL(&h->ring_head, idx + 1u);
     return NPIN_OK;
@@ -43,7 +43,7 @@ int npin_step(uint8_t *slab, npin_event_t *event)
         age = (int32_t)(s1 - want);
         if (age < 0) return NPIN_EMPTY; /* the producer of `tail` is still writing */
         if (age == 0) {
-            memcpy(w.x_last, w.ring + slot * h->dims, 2u * h->dims);
+            npin_copy_q15(w.x_last, w.ring + slot * h->dims, h->dims);
             NPIN_FENCE_ACQ();
             s2 = NPIN_LOAD_RLX(&w.stamp[slot]);
             if (s2 == s1) {

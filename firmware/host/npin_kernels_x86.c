@@ -8,6 +8,7 @@
  *         product to 64 bits, which is what makes the reference loop slow. */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "npin_internal.h"
 
@@ -189,6 +190,8 @@ void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint3
     }
 }
 #endif
+
+void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { memcpy(dst, src, 2u * dims); }
 
 /* Host only: a double estimate corrected to the exact floor(sqrt(n)). */
 uint32_t npin_isqrt64(uint64_t n)

@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="project folder (replaced whole)")
     p.add_argument("--params", choices=("embedded", "external"), default="embedded",
                    help="compile the parameter block in, or leave it to 'npin firmware image'")
+    p.add_argument("--kernels", choices=("portable", "m4"), default="portable",
+                   help="portable C, or the Cortex-M4 DSP kernels (same bits, about 6x fewer instructions)")
     p.set_defaults(func=cmd_gen)
 
     p = fw.add_parser("build", help="build a generated project with PlatformIO (offline)")
@@ -44,7 +46,8 @@ def cmd_gen(args) -> int:
     board = load_board(args.board)
     params, *_ = load_params(args.pin)
     try:
-        meta = generate_project(board, params, Path(args.output), embed_params=args.params == "embedded")
+        meta = generate_project(board, params, Path(args.output), embed_params=args.params == "embedded",
+                                kernels=args.kernels)
     except FirmwareGenError as e:
         raise ConfigError(str(e), e.hint) from e
     print(f"wrote {args.output}: {board.id}, D={meta['dims']} K={meta['facets']} slots={meta['slots']}, "

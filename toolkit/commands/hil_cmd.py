@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--pin", help="quantized Pin (*.q15.json); default: a synthetic Pin of the board's [hil] shape")
     p.add_argument("--shape", help="D,K,slots of the synthetic Pin (instead of the board's [hil] shape)")
     p.add_argument("--workdir", default="build/hil")
+    p.add_argument("--kernels", choices=("portable", "m4"), default="portable")
     p.add_argument("-k", dest="select", help="only tests matching this pytest expression")
     p.set_defaults(func=cmd_run)
 
@@ -27,7 +28,8 @@ def cmd_run(args) -> int:
 
     load_board(args.board)  # a clear error for an unknown board before pytest starts
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
-            f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}"]
+            f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
+            f"--kernels={args.kernels}"]
     for flag, value in (("--port", args.port), ("--pin", args.pin), ("--shape", args.shape),
                         ("--junitxml", args.junit), ("-k", args.select)):
         if value:

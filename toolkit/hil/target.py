@@ -55,11 +55,12 @@ def check_identity(client: PinClient, meta: dict) -> P.Hello:
     return hello
 
 
-def prepare(board_id: str, params: PinParamsQ15, workdir: Path) -> tuple[BoardTarget, BuildResult]:
+def prepare(board_id: str, params: PinParamsQ15, workdir: Path,
+            kernels: str = "portable") -> tuple[BoardTarget, BuildResult]:
     board = load_board(board_id)
-    project = Path(workdir) / board_id
+    project = Path(workdir) / (board_id if kernels == "portable" else f"{board_id}-{kernels}")
     try:
-        generate_project(board, params, project)
+        generate_project(board, params, project, kernels=kernels)
     except FirmwareGenError as e:
         raise ConfigError(str(e), e.hint) from e
     build = build_project(project)
@@ -69,8 +70,8 @@ def prepare(board_id: str, params: PinParamsQ15, workdir: Path) -> tuple[BoardTa
 
 @contextlib.contextmanager
 def open_target(board_id: str, params: PinParamsQ15, workdir: Path, port: str | None = None,
-                timeout: float = 5.0):
-    board, build = prepare(board_id, params, workdir)
+                timeout: float = 5.0, kernels: str = "portable"):
+    board, build = prepare(board_id, params, workdir, kernels)
     qemu = None
     if port:
         import serial  # pyserial

@@ -1,0 +1,104 @@
+"""One benchmark run on one board: build both kernel sets, count instructions, measure the link,
+read the sizes, time the host twin; return metrics plus metadata."""
+from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from firmware.project_gen import generate_project
+
+from ..boards import load_board
+from ..firmware_build import build_project
+from ..hil.lockstep import run_lockstep
+from ..hil.target import open_target
+from ..pin_synth import synthetic_pin
+from ..progress import progress_bar
+from .insn import DIMS, FACETS, counter_for, fit_cost, measure_grid
+
+
+def _git_commit() -> str:
+    git = shutil.which("git")
+    root = Path(__file__).resolve().parents[2]
+    if git is None:
+        return "unknown"
+    res = subprocess.run([git, "-C", str(root), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return res.stdout.strip() or "unknown"
+
+
+def _compiler() -> str:
+    res = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True)
+    return res.stdout.splitlines()[0] if res.returncode == 0 else "unknown"
+
+
+def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str = "", serial_vectors: int = 300,
+              host: bool = True) -> dict:
+    board = load_board(board_id)
+    kernel_sets = ["portable"] + (["m4"] if board.has_dsp else [])
+    metrics: dict[str, float] = {}
+    fits, grids, builds = {}, {}, {}
+    pin = synthetic_pin(*board.hil_shape, seed=11)
+    with progress_bar(f"bench {board_id}", len(kernel_sets) * 2 + 2) as advance:
+        for kern in kernel_sets:
+            project = workdir / f"{board_id}-{kern}"
+            meta = generate_project(board, pin.params, project, kernels=kern, extra_cflags=cflags)
+            res = build_project(project)
+            builds[kern] = {"build_id": meta["build_id"], "sections": res.sections}
+            for sec, size in res.sections.items():
+                metrics[f"size.{kern}.{sec}"] = size
+            advance()
+            grid = measure_grid(counter_for(res.elf, board), board)
+            grids[kern] = grid
+            for d, n in grid["update"].items():
+                metrics[f"insn.{kern}.update.D{d}"] = n
+            for (d, k), n in grid["dots"].items():
+                metrics[f"insn.{kern}.dots.D{d}.K{k}"] = n
+            for (d, k), n in grid["step"].items():
+                metrics[f"insn.{kern}.step.D{d}.K{k}"] = n
+            fits[kern] = {"step": fit_cost(grid["step"]), "dots": fit_cost(grid["dots"]),
+                          "update": fit_cost(grid["update"])}
+            advance()
+        if board.emulated or port:
+            with open_target(board_id, pin.params, workdir / "serial", port=port) as target:
+                rtts = []
+                for _ in range(20):
+                    t0 = datetime.datetime.now()
+                    target.client.hello()
+                    rtts.append((datetime.datetime.now() - t0).total_seconds() * 1e3)
+                metrics["link.rtt_ms"] = float(np.median(rtts))
+                xs, intents = pin.stream_q15(serial_vectors, seed=5)
+                from quant.pin_fixed import PinFixed
+
+                report = run_lockstep(target.client, PinFixed(pin.params), xs, intents, feedback=False)
+                metrics["link.vectors_per_s"] = report.vectors_per_s
+                delays = []
+                events = {e.step: e for e in target.client.events}
+                for start in range(0, len(xs), 30):
+                    first = next((s for s in range(start + 1, min(start + 31, len(xs) + 1))
+                                  if s in events and events[s].facet == intents[start]), None)
+                    if first is not None:
+                        delays.append(first - start)
+                if delays:
+                    metrics["pin.updates_to_first_pin.median"] = float(np.median(delays))
+                    metrics["pin.updates_to_first_pin.p90"] = float(np.percentile(delays, 90))
+                metrics["pin.episodes_without_correct_pin"] = float(-(-len(xs) // 30) - len(delays))
+        advance()
+        if host:
+            from ..pin_bench import bench
+
+            hb = bench(512, 16, rounds=3)
+            for name, ns in hb.c_ns.items():
+                metrics[f"host.{name}.ns_per_step"] = ns
+        advance()
+    return {
+        "format": "npin-bench", "version": 1,
+        "meta": {"board": board_id, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                 "git": _git_commit(), "compiler": _compiler(), "cflags": f"-Os -mcpu={board.cpu} -mthumb {cflags}".strip(),
+                 "builds": builds, "hil_shape": list(board.hil_shape), "port": port,
+                 "grid": {"dims": list(DIMS), "facets": list(FACETS)}},
+        "fits": fits,
+        "metrics": metrics,
+    }
