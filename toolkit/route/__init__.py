@@ -1,0 +1,1 @@
+"""Routing on real intents: sentence embeddings, datasets, the Pin and its baselines, metrics."""
