@@ -57,6 +57,18 @@ class _PwlTables:
         starts = lo + (np.arange((span >> self.bucket_shift) + 1, dtype=np.int64) << self.bucket_shift)
         ends = np.minimum(starts + (1 << self.bucket_shift) - 1, self.hi)
         self.first = (np.searchsorted(self.base, starts, side="right") - 1).astype(np.intp)  # at each bucket's start
+        # y is linear within a segment: its extremes over all int32 inputs sit at segment ends
+        ends_x = np.append(self.base[1:] - 1, (1 << 31) - 1)
+        y_at = [(np.array([b, e]) * self.slope[k] + self.offset[k]) >> self.shift[k]
+                for k, (b, e) in enumerate(zip(self.base, ends_x))]
+        y_all = np.concatenate(y_at + [self.y_base[:1]])
+        self.never_clamps = bool(y_all.min() >= -32768 and y_all.max() <= 32767)
+        # float64 twins for the recurrent step: x*slope + offset < 2^50 and the scale is a power of
+        # two, so floor((x*slope + offset) * 2^-s) is exact in float64
+        self.base_f = self.base.astype(np.float64)
+        self.slope_f = self.slope.astype(np.float64)
+        self.offset_f = self.offset.astype(np.float64)
+        self.inv_f = np.ldexp(1.0, -self.shift)
         self.steps = int((np.searchsorted(self.base, ends, side="right") - 1 - self.first).max())
 
     def segment(self, x: np.ndarray) -> np.ndarray:
@@ -89,6 +101,8 @@ def pwl_apply(x: np.ndarray, pwl, sat: _Sat | None = None) -> np.ndarray:
     y *= x
     y += t.offset.take(k, mode="clip")
     y >>= t.shift.take(k, mode="clip")
+    if t.never_clamps:  # no input can leave int16: skip the check (and the flag cannot be set)
+        return y.astype(np.int16)
     return (sat or _Sat()).clamp(y, -32768, 32767).astype(np.int16)
 
 
@@ -133,10 +147,12 @@ def _diagonal(op: ElementWiseAffine, x: np.ndarray, sat: _Sat) -> np.ndarray:
         w = op.weights.astype(np.int64)
         if op.multiplier is not None:
             w = w * op.multiplier.astype(np.int64)
-        cache.update(src=op.weights, w=w[:, None], b=op.bias.astype(np.int64)[:, None])
+        bound = int(np.max(np.abs(op.bias.astype(np.int64)) + np.abs(w) * 32768))
+        cache.update(src=op.weights, w=w[:, None], b=op.bias.astype(np.int64)[:, None], safe=bound <= I32_MAX)
     s = cache["w"] * x.reshape(m, n)
     s += cache["b"]
-    s = sat.clamp(s, I32_MIN, I32_MAX)
+    if not cache["safe"]:  # only a sum that can leave int32 needs the check
+        s = sat.clamp(s, I32_MIN, I32_MAX)
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
@@ -174,25 +190,56 @@ def _recurrent(op: Recurrent, x: np.ndarray, sat: _Sat) -> np.ndarray:
     if split:
         # All in float64, exact: |bias| < 2^31, each half's sum < 2^44, times a uint8 multiplier < 2^52.
         x_part = w64[:, :k] @ xin.T.astype(np.float64)  # [M, N]
-        wf = w64[:, k:]
+        cache = op.__dict__.setdefault("_fb", {})
+        if cache.get("src") is not w64:  # the feedback columns, contiguous: BLAS's fast matvec path
+            cache.update(src=w64, wf=np.ascontiguousarray(w64[:, k:]))
+        wf = cache["wf"]
         mult = None if op.multiplier is None else op.multiplier.astype(np.float64)
         bias = op.bias.astype(np.float64)
         if mult is None:
             x_part += bias[:, None]
+        return _recurrent_float(op, x_part, wf, mult, bias, state, sat)
     for t in range(n):
         fb = state[t] if t < op.delay else out[t - op.delay]
-        if split:
-            part = wf @ fb.astype(np.float64)
-            if mult is None:
-                part += x_part[:, t]
-            else:
-                part = bias + mult * (part + x_part[:, t])
-            s = sat.clamp(part, I32_MIN, I32_MAX).astype(np.int64)
-        else:
-            v = np.concatenate([xin[t], fb])[:, None]
-            s = _chunked_affine(w64, v, op.bias, op.multiplier, chunk, sat)[:, 0]
+        v = np.concatenate([xin[t], fb])[:, None]
+        s = _chunked_affine(w64, v, op.bias, op.multiplier, chunk, sat)[:, 0]
         out[t] = pwl_apply(s, op.pwl, sat)
     return out
+
+
+def _recurrent_float(op: Recurrent, x_part, wf, mult, bias, state, sat: _Sat) -> np.ndarray:
+    """The recurrent loop for one accumulator chunk, entirely in float64 (every value an exact
+    integer below 2^53): the per-step work is a matrix-vector product and a dozen vector ops."""
+    t_ = _pwl_tables(op.pwl)
+    n, m = x_part.shape[1], op.outputs
+    out = np.empty((n, m))
+    prev = state.astype(np.float64)
+    lo32, hi32 = float(I32_MIN), float(I32_MAX)
+    base0, bases = t_.base_f[0], t_.base_f
+    slope, offset, inv = t_.slope_f, t_.offset_f, t_.inv_f
+    for t in range(n):
+        fb = prev[t] if t < op.delay else out[t - op.delay]
+        s = wf @ fb
+        if mult is None:
+            s += x_part[:, t]
+        else:
+            s = bias + mult * (s + x_part[:, t])
+        lo, hi = s.min(), s.max()
+        if lo < lo32 or hi > hi32:
+            sat.hit = True
+            np.clip(s, lo32, hi32, out=s)
+        if lo < base0:
+            np.maximum(s, base0, out=s)
+        k = bases.searchsorted(s, side="right") - 1
+        y = s * slope.take(k, mode="clip")
+        y += offset.take(k, mode="clip")
+        y *= inv.take(k, mode="clip")
+        np.floor(y, out=y)
+        if not t_.never_clamps and (y.min() < -32768 or y.max() > 32767):
+            sat.hit = True
+            np.clip(y, -32768.0, 32767.0, out=y)
+        out[t] = y
+    return out.astype(np.int16)
 
 
 def _copy(op: Copy, x: np.ndarray) -> np.ndarray:
