@@ -41,6 +41,14 @@ def _i(a, dtype) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a), dtype=dtype)
 
 
+def _normalize_affine(op) -> None:
+    """Weights keep their type (the checks judge it); bias is int32, a multiplier uint8."""
+    op.weights = np.ascontiguousarray(op.weights)
+    op.bias = _i(op.bias, np.int32)
+    if op.multiplier is not None:
+        op.multiplier = _i(op.multiplier, np.uint8)
+
+
 @dataclass
 class Pwl:
     """Piecewise-linear activation: per segment xBase (int32; its low 2 bits code the shift
@@ -83,10 +91,7 @@ class FullyConnectedAffine:
     kind = "FullyConnectedAffine"
 
     def __post_init__(self):
-        self.weights = np.ascontiguousarray(self.weights)
-        self.bias = _i(self.bias, np.int32)
-        if self.multiplier is not None:
-            self.multiplier = _i(self.multiplier, np.uint8)
+        _normalize_affine(self)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -108,10 +113,7 @@ class ElementWiseAffine:
     kind = "ElementWiseAffine"
 
     def __post_init__(self):
-        self.weights = np.ascontiguousarray(self.weights)
-        self.bias = _i(self.bias, np.int32)
-        if self.multiplier is not None:
-            self.multiplier = _i(self.multiplier, np.uint8)
+        _normalize_affine(self)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -170,10 +172,7 @@ class Recurrent:
     kind = "Recurrent"
 
     def __post_init__(self):
-        self.weights = np.ascontiguousarray(self.weights)
-        self.bias = _i(self.bias, np.int32)
-        if self.multiplier is not None:
-            self.multiplier = _i(self.multiplier, np.uint8)
+        _normalize_affine(self)
         if self.initial_state is not None:
             self.initial_state = _i(self.initial_state, np.int16)
 
