@@ -3,7 +3,6 @@ monitor on another, so the host can talk to it with pyserial and reset it like a
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -44,7 +43,6 @@ class QemuBoard:
         cmd = [exe, "-M", self.machine, "-display", "none", "-monitor", "none", "-nodefaults",
                "-S", "-serial", f"tcp:127.0.0.1:{self.serial_port},server=on,wait=off,nodelay=on",
                "-qmp", f"tcp:127.0.0.1:{self.qmp_port},server=on,wait=off,nodelay=on", *load]
-        cmd += os.environ.get("NPIN_QEMU_EXTRA", "").split()
         if self.icount is not None:
             cmd += ["-icount", f"shift={self.icount},sleep=off"]
         return cmd
