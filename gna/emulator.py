@@ -69,6 +69,7 @@ class _PwlTables:
         self.slope_f = self.slope.astype(np.float64)
         self.offset_f = self.offset.astype(np.float64)
         self.inv_f = np.ldexp(1.0, -self.shift)
+        self.coef_f = np.stack([self.slope_f, self.offset_f, self.inv_f], axis=1)  # one gather per step
         self.steps = int((np.searchsorted(self.base, ends, side="right") - 1 - self.first).max())
 
     def segment(self, x: np.ndarray) -> np.ndarray:
@@ -189,10 +190,10 @@ def _recurrent(op: Recurrent, x: np.ndarray, sat: _Sat) -> np.ndarray:
     split = k + m <= chunk
     if split:
         # All in float64, exact: |bias| < 2^31, each half's sum < 2^44, times a uint8 multiplier < 2^52.
-        x_part = w64[:, :k] @ xin.T.astype(np.float64)  # [M, N]
         cache = op.__dict__.setdefault("_fb", {})
-        if cache.get("src") is not w64:  # the feedback columns, contiguous: BLAS's fast matvec path
-            cache.update(src=w64, wf=np.ascontiguousarray(w64[:, k:]))
+        if cache.get("src") is not w64:  # both column blocks contiguous: BLAS's fast paths
+            cache.update(src=w64, wx=np.ascontiguousarray(w64[:, :k]), wf=np.ascontiguousarray(w64[:, k:]))
+        x_part = cache["wx"] @ xin.T.astype(np.float64)  # [M, N]
         wf = cache["wf"]
         mult = None if op.multiplier is None else op.multiplier.astype(np.float64)
         bias = op.bias.astype(np.float64)
@@ -215,8 +216,7 @@ def _recurrent_float(op: Recurrent, x_part, wf, mult, bias, state, sat: _Sat) ->
     out = np.empty((n, m))
     prev = state.astype(np.float64)
     lo32, hi32 = float(I32_MIN), float(I32_MAX)
-    base0, bases = t_.base_f[0], t_.base_f
-    slope, offset, inv = t_.slope_f, t_.offset_f, t_.inv_f
+    base0, bases, coef = t_.base_f[0], t_.base_f, t_.coef_f
     for t in range(n):
         fb = prev[t] if t < op.delay else out[t - op.delay]
         s = wf @ fb
@@ -230,10 +230,10 @@ def _recurrent_float(op: Recurrent, x_part, wf, mult, bias, state, sat: _Sat) ->
             np.clip(s, lo32, hi32, out=s)
         if lo < base0:
             np.maximum(s, base0, out=s)
-        k = bases.searchsorted(s, side="right") - 1
-        y = s * slope.take(k, mode="clip")
-        y += offset.take(k, mode="clip")
-        y *= inv.take(k, mode="clip")
+        c = coef.take(bases.searchsorted(s, side="right") - 1, axis=0, mode="clip")
+        y = s * c[:, 0]
+        y += c[:, 1]
+        y *= c[:, 2]
         np.floor(y, out=y)
         if not t_.never_clamps and (y.min() < -32768 or y.max() > 32767):
             sat.hit = True
