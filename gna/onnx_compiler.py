@@ -384,8 +384,11 @@ def calibration_tensors(model, xs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def compile_onnx(path_or_model, calib: np.ndarray, *, weights: str = "i16", calibration: str = "mse",
-                 max_pwl_error: float = 0.01) -> CompiledModel:
-    """Quantize and compile; `calib` is a batch of float inputs [n, *input_shape[1:]] or [n, *input_shape]."""
+                 max_pwl_error: float = 0.01, weight_scaling: str = "row") -> CompiledModel:
+    """Quantize and compile; `calib` is a batch of float inputs [n, *input_shape[1:]] or [n, *input_shape].
+    `weight_scaling` (i8 only): "row" gives every row its own multiplier, "tensor" one for all."""
+    if weight_scaling not in ("row", "tensor"):
+        raise CompileError(f"weight scaling '{weight_scaling}': use row or tensor")
     if weights not in ("i16", "i8"):
         raise CompileError(f"weights '{weights}': use i16 (accuracy) or i8 (performance)")
     model = _load(path_or_model)
@@ -422,7 +425,10 @@ def compile_onnx(path_or_model, calib: np.ndarray, *, weights: str = "i16", cali
         if weights == "i8" and st.kind != "conv":
             omega = w * s_w
             rows = omega.reshape(len(omega), -1) if omega.ndim == 2 else omega[:, None]
-            mult = np.clip(np.ceil(np.max(np.abs(rows), axis=1) / 127), 1, 255).astype(np.uint8)
+            peaks = np.max(np.abs(rows), axis=1)
+            if weight_scaling == "tensor":
+                peaks = np.full_like(peaks, peaks.max())
+            mult = np.clip(np.ceil(peaks / 127), 1, 255).astype(np.uint8)
             wq = np.clip(np.round(rows / mult[:, None]), -127, 127).astype(np.int8).reshape(omega.shape)
         else:
             wq = np.clip(np.round(w * s_w), -32767, 32767).astype(np.int16)

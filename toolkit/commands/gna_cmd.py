@@ -198,6 +198,8 @@ def register_compiler(g) -> None:
     p.add_argument("--weights", choices=("i16", "i8"), default="i16", help="i16 accuracy or i8 performance mode")
     p.add_argument("--calibration", choices=("mse", "percentile", "maxabs"), default="mse")
     p.add_argument("--pwl-error", type=float, default=0.01, help="PWL max error, fraction of full scale")
+    p.add_argument("--weight-scaling", choices=("row", "tensor"), default="row",
+                   help="i8: a multiplier per row (compound bias) or one per tensor")
     p.add_argument("-o", "--output", required=True, help="compiled model (.npz)")
     p.set_defaults(func=cmd_compile)
 
@@ -239,7 +241,7 @@ def _compile(model, calib, **kw):
 
 def cmd_compile(args) -> int:
     cm = _compile(args.model, _load_inputs(args.calib), weights=args.weights, calibration=args.calibration,
-                  max_pwl_error=args.pwl_error)
+                  max_pwl_error=args.pwl_error, weight_scaling=args.weight_scaling)
     cm.source = str(Path(args.model).resolve())
     cm.save(args.output)
     print(f"compiled {args.model} -> {args.output}: {len(cm.model.operations)} GNA operations, weights {args.weights}, "
