@@ -124,10 +124,6 @@ def _time_major_phys(c: int, t: int) -> np.ndarray:
 
 def load_float_model(path_or_model):
     """The float model as an onnx.ModelProto: an ONNX file, an OpenVINO IR (.xml), or a ModelProto."""
-    return _load(path_or_model)
-
-
-def _load(path_or_model):
     import onnx
 
     if not hasattr(path_or_model, "graph") and str(path_or_model).endswith(".xml"):
@@ -146,7 +142,7 @@ def _load(path_or_model):
     return model
 
 
-def _plan(model, first_layout: str) -> tuple[list[_Stage], _Value]:
+def _plan(model) -> tuple[list[_Stage], _Value]:
     """Walk the chain; fold constants and layouts; return the stages and the graph input value."""
     from onnx import numpy_helper
 
@@ -162,7 +158,7 @@ def _plan(model, first_layout: str) -> tuple[list[_Stage], _Value]:
     if not dims or any(d <= 0 for d in dims):
         raise CompileError(f"input '{inputs[0].name}' needs a static shape, got {dims}")
     first = next((n for n in g.node if n.op_type not in LAYOUT and n.op_type != "Constant"), None)
-    if first is not None and first.op_type == "Conv" and len(dims) == 3 and first_layout == "auto":
+    if first is not None and first.op_type == "Conv" and len(dims) == 3:
         phys = _time_major_phys(dims[1], dims[2])
     else:
         phys = np.arange(int(np.prod(dims))).reshape(dims)
@@ -391,8 +387,8 @@ def compile_onnx(path_or_model, calib: np.ndarray, *, weights: str = "i16", cali
         raise CompileError(f"weight scaling '{weight_scaling}': use row or tensor")
     if weights not in ("i16", "i8"):
         raise CompileError(f"weights '{weights}': use i16 (accuracy) or i8 (performance)")
-    model = _load(path_or_model)
-    stages, gin = _plan(model, "auto")
+    model = load_float_model(path_or_model)
+    stages, gin = _plan(model)
     tensors = calibration_tensors(model, np.asarray(calib))
 
     def rng_of(name):
