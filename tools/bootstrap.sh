@@ -10,6 +10,8 @@ APT_PACKAGES=(
     gcc libc6-dev make python3 python3-venv python3-dev   # host twin (cffi compiles C)
     gcc-arm-none-eabi libnewlib-arm-none-eabi            # Cortex-M builds
     qemu-system-arm                                      # emulated boards
+    asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
+    asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722   # natural speech for the vocoder
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
