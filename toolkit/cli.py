@@ -7,10 +7,11 @@ import traceback
 
 from firmware.host_twin import TwinBuildError
 
-from .commands import bench_cmd, boards_cmd, demo_cmd, firmware_cmd, gna_cmd, hil_cmd, pin_cmd, route_cmd
+from .commands import (bench_cmd, boards_cmd, demo_cmd, firmware_cmd, gna_cmd, hil_cmd, pin_cmd, route_cmd,
+                       vocoder_cmd)
 from .errors import NpinError
 
-COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd, bench_cmd, route_cmd, gna_cmd)
+COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd, bench_cmd, route_cmd, gna_cmd, vocoder_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

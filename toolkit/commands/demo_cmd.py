@@ -35,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help="board to run the firmware on (default %(default)s)")
     p.add_argument("--port", help="a real board's serial port (default: the board's QEMU emulator)")
     p.add_argument("--host-only", action="store_true", help="skip the firmware part")
-    p.add_argument("--no-gna", action="store_true", help="skip the GNA part")
+    p.add_argument("--no-gna", action="store_true", help="skip the GNA parts (reference network and vocoder)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -56,7 +56,7 @@ def cmd_demo(args) -> int:
     scale = calibrate_input_scale(calib)
     params = quantize_pin(cfg, scale)
     save_params(out / "pin.q15.json", params, scale, pc.facet_names, pc.tool_names)
-    total = (3 if args.host_only else 4) + (0 if args.no_gna else 1)
+    total = (3 if args.host_only else 4) + (0 if args.no_gna else 2)
     print(f"[1/{total}] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
           f"-> {out / 'pin.q15.json'}")
 
@@ -97,16 +97,17 @@ def cmd_demo(args) -> int:
         verdicts.append(f"{report.vectors} steps on {args.board}" + ("" if args.port else " (QEMU)"))
 
     report = decision_disagreement(cfg, params, scale, stream)
-    step = total - (0 if args.no_gna else 1)
+    step = total - (0 if args.no_gna else 2)
     print(f"[{step}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
           f"(float fired {report.float_fires}, fixed {report.fixed_fires})")
     if not args.no_gna:
-        _gna_part(out, total)
+        _gna_part(out, total - 1, total)
+        _vocoder_part(out, total)
     print("bit-exact: " + ", ".join(verdicts))
     return 0
 
 
-def _gna_part(out: Path, total: int) -> None:
+def _gna_part(out: Path, step: int, total: int) -> None:
     """Compile the reference FiLM network for GNA 2.0 (i16 and i8) and run it on the emulator."""
     import onnx
 
@@ -119,7 +120,7 @@ def _gna_part(out: Path, total: int) -> None:
     onnx.save(net, str(out / "film_reference.onnx"))
     calib, test = reference_inputs(64, 1), reference_inputs(32, 2)
     ref = calibration_tensors(net, test)["y"]
-    print(f"[{total}/{total}] GNA 2.0: reference FiLM network ({out / 'film_reference.onnx'}) compiled, "
+    print(f"[{step}/{total}] GNA 2.0: reference FiLM network ({out / 'film_reference.onnx'}) compiled, "
           "run on the emulator, SNR against ONNX Runtime:")
     for weights in ("i16", "i8"):
         cm = compile_onnx(net, calib, weights=weights)
@@ -129,3 +130,28 @@ def _gna_part(out: Path, total: int) -> None:
                         for x in test]).reshape(ref.shape)
         ops = ", ".join(type(o).__name__ for o in cm.model.operations)
         print(f"  {weights}: {len(cm.model.operations)} operations ({ops}); output SNR {snr_db(ref, got):.1f} dB")
+
+
+def _vocoder_part(out: Path, total: int) -> None:
+    """A held-out prompt -> log-mel -> the FiLM vocoder compiled for GNA 2.0 (i16) on the emulator -> WAV."""
+    from ..vocoder import corpus
+    from ..vocoder.chain import compile_voice, load_model
+    from ..vocoder.evaluate import eval_set, write_wav
+    from ..vocoder.export import config_of
+    from ..vocoder.features import MEL, log_mel
+    from ..vocoder.griffin_lim import N_ITER, griffin_lim
+    from ..vocoder.metrics import pesq_wb
+    from ..vocoder.synth import GnaVocoder
+
+    corpus.install()
+    model = load_model()
+    u, x = corpus.load([v for v in eval_set(1) if v.speaker == "allison"])[0]
+    mel = log_mel(x)
+    cm, _ = compile_voice(model, u.speaker, "i16")
+    y = GnaVocoder(cm, config_of(model))(mel, len(x))
+    write_wav(out / "vocoder.wav", y)
+    write_wav(out / "vocoder-original.wav", x)
+    gl = griffin_lim(mel)[:len(x)]
+    print(f"[{total}/{total}] GNA 2.0 vocoder: held-out prompt {u.name} ({len(x) / MEL.sample_rate:.2f} s) -> log-mel -> "
+          f"{len(cm.model.operations)} GNA operations per 10 ms block (i16, emulator) -> {out / 'vocoder.wav'}")
+    print(f"  PESQ-WB against the original: GNA i16 {pesq_wb(x, y):.2f}, Griffin-Lim ({N_ITER} it.) {pesq_wb(x, gl):.2f}")
