@@ -1,7 +1,6 @@
 """`npin vocoder data | train | eval | synth`: the FiLM vocoder on natural speech (docs/vocoder.md)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -34,7 +33,8 @@ def register(sub) -> None:
     p = v.add_parser("synth", help="speech -> log-mel -> GNA (emulator) -> WAV")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--wav", help="16 kHz mono WAV to take the mel from")
-    src.add_argument("--prompt", help="a held-out prompt by name, e.g. en_US_f_Allison/vm-goodbye.g722")
+    src.add_argument("--prompt", help="a held-out prompt by name, e.g. fr_CA_f_June/auth-incorrect.g722 "
+                                      "(default: the first held-out prompt of at least 1 s)")
     p.add_argument("--voice", default=None, help="FiLM voice (default: the prompt's speaker, else the mean voice)")
     p.add_argument("--weights", choices=("i16", "i8"), default="i16")
     p.add_argument("--model", default=None)
@@ -95,8 +95,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    import numpy as np
-
     from ..vocoder import corpus
     from ..vocoder.chain import compile_voice
     from ..vocoder.evaluate import write_wav
@@ -120,8 +118,10 @@ def cmd_synth(args) -> int:
         x = x.mean(axis=1)
         voice = voice or MEAN_VOICE
     else:
+        from ..vocoder.evaluate import eval_set
+
         utts = [u for u in corpus.utterances() if u.split in ("test", "unseen")]
-        pick = [u for u in utts if u.name == args.prompt] if args.prompt else utts[:1]
+        pick = [u for u in utts if u.name == args.prompt] if args.prompt else eval_set(1)[:1]
         if not pick:
             raise ConfigError(f"no held-out prompt named {args.prompt}", "see `npin vocoder eval` for names")
         u, x = corpus.load(pick)[0]
@@ -133,5 +133,4 @@ def cmd_synth(args) -> int:
     write_wav(Path(args.output), y)
     print(f"wrote {args.output}: {len(y) / MEL.sample_rate:.2f} s through GNA 2.0 ({args.weights}, voice {voice}, "
           f"{len(cm.model.operations)} operations per 10 ms frame); PESQ-WB vs the original {pesq_wb(x, y):.2f}")
-    print(json.dumps({"peak": float(np.max(np.abs(y)))}))
     return 0

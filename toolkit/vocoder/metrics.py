@@ -45,7 +45,6 @@ def log_mel_l1(ref: np.ndarray, deg: np.ndarray) -> float:
 
 
 METRICS = {"pesq_wb": pesq_wb, "stoi": stoi, "mcd_db": mcd_db, "log_mel_l1": log_mel_l1}
-HIGHER_IS_BETTER = {"pesq_wb": True, "stoi": True, "mcd_db": False, "log_mel_l1": False}
 
 
 def score(ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:

@@ -73,6 +73,11 @@ class GnaVocoder:
         self.out_scale = compiled.layers[-1]["scale"]
         self.run = run or (lambda model, x: emulator.run(model, x).output)
 
+    def blocks(self, inputs: np.ndarray) -> np.ndarray:
+        """Given input vectors [n, inputs] (no feedback loop): each block in float units."""
+        return np.stack([np.asarray(self.run(self.cm.model, self.cm.quantize_input(v[None]))).reshape(-1)
+                         for v in inputs]) / self.out_scale
+
     def pcm(self, logmel: np.ndarray, n_samples: int) -> np.ndarray:
         """int16 samples at the compiled output scale (out_scale per unit)."""
         def step(v):
