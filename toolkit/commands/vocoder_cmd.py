@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--qat-steps", type=int, default=600)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--init", help="start from these weights (a weights.npz a previous run wrote)")
@@ -73,7 +74,8 @@ def cmd_train(args) -> int:
 
     corpus.install()
     cfg = VocoderConfig(hidden=args.hidden)
-    tc = TrainConfig(steps=args.steps, qat_steps=args.qat_steps, batch=args.batch, seed=args.seed, init=args.init)
+    tc = TrainConfig(steps=args.steps, qat_steps=args.qat_steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                     init=args.init)
     work = Path(args.work)
     meta = train(cfg, tc, work, Path("build/cache"))
     out = finish_training(work, cfg, [meta], Path(args.out) if args.out else None, args.eval_per_speaker)
