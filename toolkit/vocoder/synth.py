@@ -73,15 +73,18 @@ class GnaVocoder:
         self.out_scale = compiled.layers[-1]["scale"]
         self.run = run or (lambda model, x: emulator.run(model, x).output)
 
+    def _block(self, v: np.ndarray) -> np.ndarray:
+        """One inference: a float input vector, quantized by the host -> int16 block."""
+        return np.asarray(self.run(self.cm.model, self.cm.quantize_input(v[None]))).reshape(-1)
+
     def blocks(self, inputs: np.ndarray) -> np.ndarray:
         """Given input vectors [n, inputs] (no feedback loop): each block in float units."""
-        return np.stack([np.asarray(self.run(self.cm.model, self.cm.quantize_input(v[None]))).reshape(-1)
-                         for v in inputs]) / self.out_scale
+        return np.stack([self._block(v) for v in inputs]) / self.out_scale
 
     def pcm(self, logmel: np.ndarray, n_samples: int) -> np.ndarray:
         """int16 samples at the compiled output scale (out_scale per unit)."""
         def step(v):
-            y = np.asarray(self.run(self.cm.model, self.cm.quantize_input(v[None]))).reshape(-1)
+            y = self._block(v)
             return y, y / self.out_scale
         wins = windows(logmel, self.cfg, n_samples)
         return np.concatenate(feedback_loop(self.cfg, wins, step))[:n_samples].astype(np.int16)
