@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.pin_fixed import PinEvent, PinParamsQ15
+from quant.pin_fixed import PinEvent, PinParams
 
 from .host_build import TwinBuildError, build_dir, cffi_module  # noqa: F401 - re-exported
 from .slab import pack_slab, read_state
@@ -46,11 +46,13 @@ uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims
                          int16_t eta_q15, int16_t mu_q15);
 void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t facets_n,
                    int64_t *dot);
+void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t facets_n,
+                  int64_t *dot);
 void npin_twin_run(uint8_t *slab, const int16_t *xs, uint32_t n, int32_t *status,
                    npin_event_t *events);
 uint32_t npin_twin_consume_n(uint8_t *slab, const int16_t *xs, uint32_t n, uint32_t repeat);
 int npin_twin_stress(uint8_t *slab, uint32_t producers, uint32_t per_producer, uint64_t *report);
-void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t *out10);
+void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t w, uint32_t *out11);
 """
 
 CFLAGS = ["-std=gnu11", "-O3", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Werror"]
@@ -75,7 +77,7 @@ def load(kernels: str = "ref"):
 class HostTwin:
     """One slab in host memory, driven through the C core."""
 
-    def __init__(self, params: PinParamsQ15, kernels: str = "ref"):
+    def __init__(self, params: PinParams, kernels: str = "ref"):
         self.ffi, self.lib = load(kernels)
         self.params = params
         packed = pack_slab(params)

@@ -6,19 +6,19 @@ import hashlib
 import struct
 import zlib
 
-from quant.pin_fixed import PinParamsQ15
+from quant.pin_fixed import PinParams
 
-from .slab import LAYOUT_VERSION, pack_slab, slab_layout
+from .slab import LAYOUT_VERSION, layout_of, pack_slab
 
 MAGIC = 0x4250504E
 BLOCK_VERSION = 1
 HEADER_BYTES = 48
 
 
-def params_block(params: PinParamsQ15) -> bytes:
+def params_block(params: PinParams) -> bytes:
     """Header + slab bytes up to the ring stamps; the firmware zeroes the rest at load."""
     slab = pack_slab(params)
-    lay = slab_layout(params.dims, params.n_facets, params.slots)
+    lay = layout_of(params)
     image = bytes(slab[:lay.offsets["stamp"]])
     params_id = hashlib.sha256(image).digest()[:16]
     head = struct.pack("<IHHII", MAGIC, BLOCK_VERSION, LAYOUT_VERSION, len(image), 0)
@@ -38,6 +38,8 @@ def check_block(block: bytes) -> str | None:
     magic, bver, lver, image_bytes, crc = struct.unpack_from("<IHHII", block)
     if magic != MAGIC:
         return "parameter block: no magic (none flashed?)"
+    if bver == BLOCK_VERSION and lver == 1:
+        return "parameter block: slab layout 1; this firmware reads 2 (regenerate)"
     if bver != BLOCK_VERSION or lver != LAYOUT_VERSION:
         return "parameter block: version not supported by this firmware"
     if len(block) < HEADER_BYTES + image_bytes:

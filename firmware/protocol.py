@@ -6,7 +6,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<BBHH")  # version, type, seq, payload length
 OVERHEAD = HEADER.size + 4
 RESPONSE = 0x80
@@ -23,7 +23,7 @@ ERROR_NAMES = {E_CRC: "CRC", E_TRUNCATED: "TRUNCATED", E_OVERSIZE: "OVERSIZE", E
 
 FLAG_PARAMS_OK, FLAG_WARM, FLAG_BANNER, FLAG_SIMD = 1, 2, 4, 8
 RESET_STATE, RESET_REBOOT = 0, 1
-STEP_RECORD = struct.Struct("<bbhHHI")  # status, facet, score_q15, tool, reserved, digest
+STEP_RECORD = struct.Struct("<bxhhHI")  # status, 0, facet (-1 unless fired), score_q15, tool, digest
 NO_SEQ = 0xFFFF
 
 
@@ -152,7 +152,7 @@ def parse_step_reply(p: bytes) -> list[StepRecord]:
     (done,) = struct.unpack_from("<H", p)
     recs = []
     for i in range(done):
-        st, facet, score, tool, _, digest = STEP_RECORD.unpack_from(p, 4 + i * STEP_RECORD.size)
+        st, facet, score, tool, digest = STEP_RECORD.unpack_from(p, 4 + i * STEP_RECORD.size)
         recs.append(StepRecord(st, facet, score, tool, digest))
     return recs
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quant.pin_fixed import PinParamsQ15
+from quant.pin_fixed import PinParams
 
 from .host_build import cffi_module
 from .params_block import params_block
-from .slab import slab_layout
+from .slab import layout_of
 
 ROOT = Path(__file__).resolve().parent
 CORE, APP, HOST = ROOT / "core", ROOT / "app", ROOT / "host"
@@ -40,10 +40,10 @@ def load():
 class ServiceTwinPort:
     """A pyserial-like port whose other end is the firmware's protocol service."""
 
-    def __init__(self, params: PinParamsQ15, max_payload: int | None = None, block: bytes | None = None):
+    def __init__(self, params: PinParams, max_payload: int | None = None, block: bytes | None = None):
         self.ffi, self.lib = load()
         self.params = params
-        self.capacity = slab_layout(params.dims, params.n_facets, params.slots).total_bytes
+        self.capacity = layout_of(params).total_bytes
         self.max_payload = max_payload or max(4 + min(4, params.slots) * 2 * params.dims, 196)
         self.block = params_block(params) if block is None else block
         self._rx = bytearray()

@@ -18,7 +18,8 @@ def pytest_addoption(parser):
     g.addoption("--board", default=DEFAULT_BOARD, help="board id (npin boards); default %(default)s")
     g.addoption("--port", default=None, help="a real board's serial port or pyserial URL; default: QEMU")
     g.addoption("--pin", default=None, help="quantized Pin (*.q15.json); default: the board's [hil] shape")
-    g.addoption("--shape", default=None, help="D,K,slots of a synthetic Pin instead of the board's [hil] shape")
+    g.addoption("--shape", default=None,
+                help="D,K,slots[,q15|q7] of a synthetic Pin instead of the board's [hil] shape")
     g.addoption("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
     g.addoption("--workdir", default="build/hil", help="where firmware projects are generated and built")
     g.addoption("--kernels", default="portable", help="portable, or m4 (Cortex-M4 DSP kernels)")
@@ -31,10 +32,11 @@ def hil_pin(request) -> SyntheticPin:
     if opt("--pin"):
         params, scale, _, _ = load_params(opt("--pin"))
         return SyntheticPin.from_params(params, scale)
-    shape = load_board(opt("--board")).hil_shape
+    shape, fmt = load_board(opt("--board")).hil_shape, "q15"
     if opt("--shape"):
-        shape = tuple(int(v) for v in opt("--shape").split(","))
-    return synthetic_pin(*shape, seed=11)
+        fields = opt("--shape").split(",")
+        shape, fmt = tuple(int(v) for v in fields[:3]), (fields[3] if len(fields) > 3 else "q15")
+    return synthetic_pin(*shape, seed=11, facet_format=fmt)
 
 
 @pytest.fixture(scope="session")

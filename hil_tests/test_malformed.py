@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from firmware import protocol as P
-from firmware.slab import slab_layout
+from firmware.slab import layout_of
 
 
 def _raw(msg_type, seq, payload=b"", version=P.VERSION):
@@ -64,11 +64,14 @@ def test_malformed_frame_gets_error_and_changes_nothing(fresh, hil_pin, make):
     xs, _ = hil_pin.stream_q15(3, seed=2)  # some state that is not the initial one
     client.push(xs)
     client.step(3)
-    total = slab_layout(ref.params.dims, ref.params.n_facets, ref.params.slots).total_bytes
+    total = layout_of(ref.params).total_bytes
     before = client.read_state(total)
     wire, code = make(client)
     client.link.send(b"\0" + wire)  # a leading 0x00 ends any partial frame, as a host resync would
-    errors = [f for f in client.link.drain(0.5) if f.type == P.ERROR]
+    # the answer comes once the whole frame has crossed the link: wait for it at a pessimistic
+    # 2 kB/s (an emulated one-byte UART on a loaded host), then for anything else it sends
+    first = client.link.read_frame(2.0 + len(wire) / 2000)
+    errors = [f for f in [first, *client.link.drain(0.5)] if f is not None and f.type == P.ERROR]
     assert len(errors) == 1, errors
     assert P.parse_error(errors[0].payload)[0] == code, P.parse_error(errors[0].payload)
     assert client.read_state(total) == before

@@ -1,6 +1,6 @@
 """The main HIL check: a long stream with feedback through the ARM ELF, every step's status, event
 and state digest equal to the Python fixed-point reference, and the whole slab equal at the end."""
-from firmware.slab import HEADER_BYTES, read_header, slab_layout, state_digest
+from firmware.slab import HEADER_BYTES, layout_of, read_header, state_digest
 from quant.pin_fixed import EMPTY
 from toolkit.hil.lockstep import run_lockstep, state_diff
 from toolkit.pin_synth import hostile_q15
@@ -19,7 +19,7 @@ def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request):
     assert total == n
     assert report.fires > 0 and report.feedbacks > 0, "the stream must exercise firing and feedback"
     assert report.device_events == report.fires
-    lay = slab_layout(ref.params.dims, ref.params.n_facets, ref.params.slots)
+    lay = layout_of(ref.params)
     device = client.read_state(lay.total_bytes)
     diff = state_diff(device, ref)
     assert diff.startswith("slabs are equal"), diff

@@ -1,7 +1,9 @@
-"""Python reference of the fixed-point Neural Pin: docs/pin-spec.md made executable.
+"""Python reference of the fixed-point Neural Pin: docs/pin-spec.md (layout version 2) made
+executable.
 
-Straightforward on purpose: every score is computed with a floor division, every counter is
-masked to 32 bits. The C core reaches the same bits by cheaper, equivalent means.
+Straightforward on purpose: every comparison of scores is an exact cross-multiplication in Python
+ints, every counter is masked to 32 bits. The C core reaches the same bits by cheaper, equivalent
+means.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ STATUS_NAMES = {
     ERR_FACET: "NPIN_ERR_FACET", ERR_ARG: "NPIN_ERR_ARG",
 }
 
-MAX_DIMS, MAX_FACETS, MIN_SLOTS, MAX_SLOTS = 4096, 16, 2, 64
+MAX_DIMS, MAX_FACETS, MIN_SLOTS, MAX_SLOTS = 2048, 1024, 2, 64
+# facet format -> (largest magnitude, numpy storage type); docs/pin-spec.md §1
+FACET_FORMATS = {"q15": (I16_MAX, "<i2"), "q7": (127, "<i1")}
 
 
 class PinSpecError(ValueError):
@@ -33,10 +37,11 @@ class PinSpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class PinParamsQ15:
+class PinParams:
     """Everything fixed when a slab is laid out (docs/pin-spec.md §2)."""
 
-    facets_q15: np.ndarray          # (K, D) symmetric Q15
+    facets: np.ndarray              # (K, D) raw integers in `facet_format`
+    facet_format: str               # "q15" (int16) or "q7" (int8)
     thr_q15: np.ndarray             # (K,) initial thresholds
     tool: np.ndarray                # (K,) tool ids
     eta_q15: int
@@ -45,21 +50,24 @@ class PinParamsQ15:
     thr_min_q15: int
     thr_max_q15: int
     hysteresis_q15: int
+    margin_q15: int
     min_norm: int
     slots: int = 32
 
     @property
     def dims(self) -> int:
-        return int(self.facets_q15.shape[1])
+        return int(self.facets.shape[1])
 
     @property
     def n_facets(self) -> int:
-        return int(self.facets_q15.shape[0])
+        return int(self.facets.shape[0])
 
 
-def check_params(p: PinParamsQ15) -> None:
+def check_params(p: PinParams) -> None:
     """The checks of ``npin_slab_prepare``, in the same order, raising with the same code."""
-    f = np.asarray(p.facets_q15)
+    f = np.asarray(p.facets)
+    if p.facet_format not in FACET_FORMATS:
+        raise PinSpecError(ERR_SHAPE, f"facet format {p.facet_format!r} is not one of {sorted(FACET_FORMATS)}")
     if f.ndim != 2:
         raise PinSpecError(ERR_SHAPE, f"facets must be a K x D matrix, got shape {f.shape}")
     k, d = f.shape
@@ -72,7 +80,7 @@ def check_params(p: PinParamsQ15) -> None:
         raise PinSpecError(ERR_SHAPE, f"slots={r} is not a power of two in [{MIN_SLOTS}, {MAX_SLOTS}]")
     if np.asarray(p.thr_q15).shape != (k,) or np.asarray(p.tool).shape != (k,):
         raise PinSpecError(ERR_SHAPE, "thresholds and tool map need one entry per facet")
-    for name in ("eta_q15", "mu_q15", "thr_gain_q15", "hysteresis_q15"):
+    for name in ("eta_q15", "mu_q15", "thr_gain_q15", "hysteresis_q15", "margin_q15"):
         val = getattr(p, name)
         if not 0 <= val <= I16_MAX:
             raise PinSpecError(ERR_PARAM, f"{name}={val} is outside [0, {I16_MAX}]")
@@ -86,8 +94,12 @@ def check_params(p: PinParamsQ15) -> None:
         raise PinSpecError(ERR_PARAM, f"min_norm={p.min_norm} does not fit u32")
     if np.any(np.asarray(p.tool) < 0) or np.any(np.asarray(p.tool) > 0xFFFF):
         raise PinSpecError(ERR_PARAM, "tool ids must fit u16")
-    if np.any(f < -I16_MAX) or np.any(f > I16_MAX):
-        raise PinSpecError(ERR_FACET, "facet components must be symmetric Q15 in [-32767, 32767]")
+    top = FACET_FORMATS[p.facet_format][0]
+    if np.any(f < -top) or np.any(f > top):
+        raise PinSpecError(ERR_FACET, f"{p.facet_format} facet components must lie in [-{top}, {top}]")
+    zero = np.flatnonzero(~np.any(f != 0, axis=1))
+    if len(zero):
+        raise PinSpecError(ERR_FACET, f"facet {int(zero[0])} is all zeros: it has no direction")
 
 
 @dataclass
@@ -102,7 +114,7 @@ class PinEvent:
 class PinFixed:
     """One slab's worth of state, driven one call at a time."""
 
-    params: PinParamsQ15
+    params: PinParams
     m: np.ndarray = field(init=False)
     v: np.ndarray = field(init=False)
     x_last: np.ndarray = field(init=False)
@@ -114,7 +126,7 @@ class PinFixed:
     ring_head: int = 0
     ring_tail: int = 0
     overrun: int = 0
-    armed_mask: int = 0
+    armed: int = 0                  # bit k set: facet k armed (the slab stores it as u32 words)
     last_fired: int = -1
     fires: int = 0
 
@@ -122,16 +134,17 @@ class PinFixed:
         p = self.params
         check_params(p)
         d, k, r = p.dims, p.n_facets, p.slots
-        self._f = np.asarray(p.facets_q15, dtype=np.int64)
+        self._f = np.asarray(p.facets, dtype=np.int64)
         self.m = np.zeros(d, np.int64)
         self.v = np.zeros(d, np.int64)
         self.x_last = np.zeros(d, np.int64)
         self.thr_q15 = np.asarray(p.thr_q15, dtype=np.int64).copy()
         self.facet_norm = np.array([isqrt(int(n)) for n in (self._f * self._f).sum(axis=1)],
                                    dtype=np.int64)
+        self._fn = [int(n) for n in self.facet_norm]
         self.stamp = np.zeros(r, np.int64)
         self.ring = np.zeros((r, d), np.int64)
-        self.armed_mask = (1 << k) - 1
+        self.armed = (1 << k) - 1
 
     # -- producer -------------------------------------------------------------------------
     def push(self, x) -> None:
@@ -175,35 +188,40 @@ class PinFixed:
         p = self.params
         self.m, self.v = update_q15(self.m, self.v, x, p.eta_q15, p.mu_q15)
         self.step_count = (self.step_count + 1) & U32
-        scores, rm = self.scores()
-        best = -1
-        for k in range(p.n_facets):
+        dots, rm = self.dots()
+        fn = self._fn
+
+        def at_least(k: int, t: int) -> bool:          # c_k >= t / 2^15
+            return 0 >= t if rm == 0 else (dots[k] << 15) >= t * rm * fn[k]
+
+        for k in range(p.n_facets):                      # 1. re-arm
             bit = 1 << k
-            thr = int(self.thr_q15[k])
-            if not self.armed_mask & bit and scores[k] < thr - p.hysteresis_q15:
-                self.armed_mask |= bit
-            if self.armed_mask & bit and rm >= p.min_norm and scores[k] >= thr:
-                if best < 0 or scores[k] > scores[best]:
-                    best = k
-        if best < 0:
+            if not self.armed & bit and not at_least(k, int(self.thr_q15[k]) - p.hysteresis_q15):
+                self.armed |= bit
+        b, r = ranked_top2(dots, fn)                     # 2. argmax and runner-up
+        if not self.armed & (1 << b) or rm < p.min_norm or not at_least(b, int(self.thr_q15[b])):
             return OK, None
-        self.armed_mask &= ~(1 << best)
-        self.last_fired = best
+        if r is not None and ((dots[b] * fn[r] - dots[r] * fn[b]) << 15) < p.margin_q15 * rm * fn[b] * fn[r]:
+            return OK, None                              # 3. the lead over the runner-up
+        self.armed &= ~(1 << b)                          # 4. fire
+        self.last_fired = b
         self.fires = (self.fires + 1) & U32
-        return FIRED, PinEvent(self.step_count, best, scores[best], int(p.tool[best]))
+        return FIRED, PinEvent(self.step_count, b, score_q15(dots[b], rm * fn[b]), int(p.tool[b]))
+
+    def dots(self) -> tuple[list[int], int]:
+        """dot_k of the Mind with every facet, and rm = isqrt(Σ m²) (§4)."""
+        rm = isqrt(int(np.dot(self.m, self.m)))
+        return [int(d) for d in self._f @ self.m], rm
 
     def scores(self) -> tuple[list[int], int]:
-        """Integer cosine of m with every facet (§4), and isqrt(Σ m²)."""
-        rm = isqrt(int(np.dot(self.m, self.m)))
-        dots = self._f @ self.m
-        out = []
-        for k in range(self.params.n_facets):
-            den = rm * int(self.facet_norm[k])
-            if den == 0:
-                out.append(0)
-            else:
-                out.append(min(max((int(dots[k]) << 15) // den, I16_MIN), I16_MAX))
-        return out, rm
+        """score_q15 of every facet as the event would report it, and rm."""
+        dots, rm = self.dots()
+        return [score_q15(dk, rm * fk) for dk, fk in zip(dots, self._fn)], rm
+
+    def armed_words(self) -> np.ndarray:
+        """The armed bitmap as the slab stores it: ceil(K/32) u32 words."""
+        n = (self.params.n_facets + 31) // 32
+        return np.array([(self.armed >> (32 * i)) & U32 for i in range(n)], dtype=np.int64)
 
     def feedback(self, facet: int, sign: int) -> int:
         p = self.params
@@ -216,6 +234,27 @@ class PinFixed:
             thr += int(rshr15((p.thr_max_q15 - thr) * p.thr_gain_q15))
         self.thr_q15[facet] = thr
         return OK
+
+
+def ranked_top2(dots: list[int], fn: list[int]) -> tuple[int, int | None]:
+    """The argmax b and the runner-up r of c_k = dot_k / fn_k (rm is common), exactly, ties to the
+    lowest index (§4 step 2); r is None when K = 1."""
+    b = 0
+    for k in range(1, len(dots)):
+        if dots[k] * fn[b] > dots[b] * fn[k]:
+            b = k
+    r = None
+    for k in range(len(dots)):
+        if k != b and (r is None or dots[k] * fn[r] > dots[r] * fn[k]):
+            r = k
+    return b, r
+
+
+def score_q15(dot: int, den: int) -> int:
+    """The reported score: clamp(floordiv(dot·2^15, den)), 0 when den = 0."""
+    if den == 0:
+        return 0
+    return min(max((dot << 15) // den, I16_MIN), I16_MAX)
 
 
 def update_q15(m: np.ndarray, v: np.ndarray, x: np.ndarray, eta_q15: int, mu_q15: int):

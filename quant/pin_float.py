@@ -1,4 +1,6 @@
-"""The float Neural Pin: the design the fixed-point Pin approximates (same rules, real numbers)."""
+"""The float Neural Pin: the design the fixed-point Pin approximates (the rules of
+docs/pin-spec.md §3-§4 on real numbers), plus the fast path the tuner uses to replay a stream
+under many thresholds."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ class PinConfigFloat:
     threshold_min: float
     threshold_max: float
     hysteresis: float
+    margin: float = 0.0         # the lead over the runner-up a fire needs (cosine units)
     min_norm: float = 0.0       # in input units
     slots: int = 32
 
@@ -29,6 +32,35 @@ class PinConfigFloat:
         return int(self.facets.shape[0])
 
 
+def unit_rows(f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-300)
+
+
+def mind_trajectory(x: np.ndarray, eta: float, mu: float) -> np.ndarray:
+    """The Mind after each row of x (§3 on real numbers), starting from zero."""
+    x = np.asarray(x, dtype=np.float64)
+    m, v = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    out = np.empty_like(x)
+    if mu == 0.0:  # a moving average: m_t = (1 - eta) m_{t-1} + eta x_t
+        for i in range(len(x)):
+            m = m + eta * (x[i] - m)
+            out[i] = m
+        return out
+    for i in range(len(x)):
+        v = mu * v + eta * (x[i] - m)
+        m = m + v
+        out[i] = m
+    return out
+
+
+def cosine_scores(minds: np.ndarray, facets_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, K) cosines of each Mind with each facet (0 where the Mind is zero), and the Mind norms."""
+    norm = np.linalg.norm(minds, axis=1)
+    s = minds @ facets_unit.T
+    return np.where(norm[:, None] > 0, s / np.maximum(norm, 1e-300)[:, None], 0.0), norm
+
+
 @dataclass
 class PinFloat:
     cfg: PinConfigFloat
@@ -39,8 +71,7 @@ class PinFloat:
     steps: int = 0
 
     def __post_init__(self) -> None:
-        f = np.asarray(self.cfg.facets, dtype=np.float64)
-        self._fhat = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-300)
+        self._fhat = unit_rows(self.cfg.facets)
         self.m = np.zeros(self.cfg.dims)
         self.v = np.zeros(self.cfg.dims)
         self.thr = np.asarray(self.cfg.thresholds, dtype=np.float64).copy()
@@ -52,15 +83,20 @@ class PinFloat:
         self.v = c.mu * self.v + c.eta * (np.asarray(x, dtype=np.float64) - self.m)
         self.m = self.m + self.v
         self.steps += 1
-        norm = float(np.linalg.norm(self.m))
-        scores = self._fhat @ self.m / norm if norm > 0 else np.zeros(c.n_facets)
-        self.armed |= scores < self.thr - c.hysteresis
-        cand = self.armed & (scores >= self.thr) & (norm >= c.min_norm)
-        if not cand.any():
+        s, norm = cosine_scores(self.m[None], self._fhat)
+        return self.decide(s[0], float(norm[0]))
+
+    def decide(self, s: np.ndarray, norm: float) -> int | None:
+        """§4 on one step's scores: re-arm, argmax, fire rule."""
+        c = self.cfg
+        self.armed |= s < self.thr - c.hysteresis
+        b = int(np.argmax(s))                       # first maximum: the lowest index
+        if not self.armed[b] or norm < c.min_norm or s[b] < self.thr[b]:
             return None
-        best = int(np.argmax(np.where(cand, scores, -np.inf)))
-        self.armed[best] = False
-        return best
+        if len(s) > 1 and s[b] - np.max(np.delete(s, b)) < c.margin:
+            return None
+        self.armed[b] = False
+        return b
 
     def feedback(self, facet: int, sign: int) -> None:
         c = self.cfg
@@ -68,3 +104,30 @@ class PinFloat:
             self.thr[facet] -= (self.thr[facet] - c.threshold_min) * c.threshold_gain
         else:
             self.thr[facet] += (c.threshold_max - self.thr[facet]) * c.threshold_gain
+
+
+def replay(cfg: PinConfigFloat, scores: np.ndarray, norms: np.ndarray, truth=None) -> np.ndarray:
+    """The float Pin's decision per step (facet or -1) on precomputed scores, i.e. on a trajectory
+    made with the same eta and mu; ``truth(step, facet) -> bool`` gives feedback after each fire.
+    Same rule as PinFloat.decide, with the argmax and the lead computed for all steps at once."""
+    T, K = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    best = order[:, 0]
+    lead = scores[np.arange(T), best] - (scores[np.arange(T), order[:, 1]] if K > 1 else -np.inf)
+    top = scores[np.arange(T), best]
+    thr = np.asarray(cfg.thresholds, dtype=np.float64).copy()
+    disarmed: set[int] = set()
+    out = np.full(T, -1)
+    h, gain, lo, hi = cfg.hysteresis, cfg.threshold_gain, cfg.threshold_min, cfg.threshold_max
+    for t in range(T):
+        if disarmed:
+            row = scores[t]
+            disarmed = {k for k in disarmed if row[k] >= thr[k] - h}
+        b = int(best[t])
+        if b in disarmed or norms[t] < cfg.min_norm or top[t] < thr[b] or lead[t] < cfg.margin:
+            continue
+        disarmed.add(b)
+        out[t] = b
+        if truth is not None and gain > 0:
+            thr[b] += (lo - thr[b]) * gain if truth(t, b) else (hi - thr[b]) * gain
+    return out

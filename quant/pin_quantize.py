@@ -1,8 +1,9 @@
 """Float Pin config -> fixed-point Pin parameters, and how often the two decide differently.
 
-Formats (docs/pin-spec.md §1): facets become symmetric Q15, each facet scaled on its own to use
-the full range (the cosine does not see a facet's scale). Inputs share one scale chosen from
-calibration data. Every rate and threshold becomes Q15 by rounding half away from zero.
+Formats (docs/pin-spec.md §1): facets become symmetric Q15 or symmetric Q7, each facet scaled on
+its own to use the full range (the cosine does not see a facet's scale). Inputs share one scale
+chosen from calibration data. Every rate, threshold and the margin becomes Q15 by rounding half
+away from zero.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .pin_fixed import FIRED, PinFixed, PinParamsQ15
+from .pin_fixed import FACET_FORMATS, FIRED, PinFixed, PinParams
 from .pin_float import PinConfigFloat, PinFloat
 from .q15 import I16_MAX, q15_from_float, q15_scalar
 
@@ -43,20 +44,28 @@ def calibrate_input_scale(samples: np.ndarray, *, headroom: float = DEFAULT_HEAD
     return InputScale(headroom * I16_MAX / peak, f"p{percentile:g}", peak)
 
 
-def quantize_pin(cfg: PinConfigFloat, input_scale: InputScale) -> PinParamsQ15:
-    f = np.asarray(cfg.facets, dtype=np.float64)
+def quantize_facets(facets: np.ndarray, facet_format: str) -> np.ndarray:
+    """Each row scaled to its own full range, rounded half away from zero: symmetric Q15 or Q7."""
+    if facet_format not in FACET_FORMATS:
+        raise ValueError(f"facet format {facet_format!r} is not one of {sorted(FACET_FORMATS)}")
+    f = np.asarray(facets, dtype=np.float64)
     peak = np.max(np.abs(f), axis=1, keepdims=True)
     if np.any(peak == 0):
         raise ValueError(f"facet {int(np.argmax(peak.ravel() == 0))} is all zeros; it has no direction")
-    facets_q15 = q15_from_float(f / peak * (I16_MAX / 32768), symmetric=True)
+    top = FACET_FORMATS[facet_format][0]
+    return q15_from_float(f / peak * (top / 32768), symmetric=True)
+
+
+def quantize_pin(cfg: PinConfigFloat, input_scale: InputScale, facet_format: str = "q15") -> PinParams:
+    facets = quantize_facets(cfg.facets, facet_format)
     thr_min = q15_scalar(cfg.threshold_min, lo=1)
     thr_max = q15_scalar(cfg.threshold_max, lo=thr_min)
     thr = np.array([min(max(q15_scalar(t, lo=1), thr_min), thr_max) for t in cfg.thresholds])
-    return PinParamsQ15(
-        facets_q15=facets_q15, thr_q15=thr, tool=np.asarray(cfg.tool, dtype=np.int64),
+    return PinParams(
+        facets=facets, facet_format=facet_format, thr_q15=thr, tool=np.asarray(cfg.tool, dtype=np.int64),
         eta_q15=q15_scalar(cfg.eta), mu_q15=q15_scalar(cfg.mu),
         thr_gain_q15=q15_scalar(cfg.threshold_gain), thr_min_q15=thr_min, thr_max_q15=thr_max,
-        hysteresis_q15=q15_scalar(cfg.hysteresis),
+        hysteresis_q15=q15_scalar(cfg.hysteresis), margin_q15=q15_scalar(cfg.margin),
         min_norm=int(round(cfg.min_norm * input_scale.scale)), slots=cfg.slots,
     )
 
@@ -81,7 +90,7 @@ class DisagreementReport:
         return out
 
 
-def decision_disagreement(cfg: PinConfigFloat, params: PinParamsQ15, input_scale: InputScale,
+def decision_disagreement(cfg: PinConfigFloat, params: PinParams, input_scale: InputScale,
                           stream, feedback=None) -> DisagreementReport:
     """Run the float and the fixed Pin on the same stream; count steps whose decisions differ.
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from firmware.project_gen import generate_project
+from firmware.slab import facet_storage
 from toolkit.bench.insn import counter_for, measure_grid
 from toolkit.boards import load_board
 from toolkit.cli import main
@@ -53,6 +54,23 @@ def test_m4_update_and_dots_equal_the_reference_kernels(elves, d):
             cc.call("npin_dots_q15", A, A + 6 * d, d, 3, A + 0x10000)
             got[kern] = (r.r0 | r.r1 << 32, mv, cc.read(A + 0x10000, 24))
         assert got["m4"] == got["portable"], (d, style)
+
+
+@pytest.mark.parametrize("d", [8, 24, 64, 384, 520])
+def test_m4_q7_dots_equal_the_reference_and_the_exact_sum(elves, d):
+    """Q7 rows in storage order through SXTB16/SMLALD: the portable kernel's bits, and both equal
+    the exact dot product of the logical rows (the storage swap undone)."""
+    rng = np.random.default_rng(d + 7)
+    for style in ("random", "extreme"):
+        m = _arrays(rng, d, style)[0]
+        rows = rng.choice(np.array([-127, -1, 0, 1, 127], np.int8), (4, d)) if style == "extreme" else \
+            rng.integers(-127, 128, (4, d)).astype(np.int8)
+        stored = np.ascontiguousarray(facet_storage(rows, "q7"), dtype=np.int8)
+        want = [int(np.dot(m.astype(np.int64), r.astype(np.int64))) for r in rows]
+        for kern, cc in elves.items():
+            cc.write(A, m.tobytes() + stored.tobytes())
+            cc.call("npin_dots_q7", A, A + 2 * d, d, 4, A + 0x10000)
+            assert np.frombuffer(cc.read(A + 0x10000, 32), "<i8").tolist() == want, (kern, d, style)
 
 
 def test_m4_isqrt_is_exact(elves):

@@ -25,7 +25,7 @@ def test_verify_rejects_a_bad_shape_in_one_line():
     res = run_cli("pin", "verify", "--steps", "10", "--dims", "100")
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
-    assert lines[0] == "error: D=100 is not a multiple of 8 in [8, 4096]"
+    assert lines[0] == "error: D=100 is not a multiple of 8 in [8, 2048]"
     assert lines[1].startswith("hint: ")
 
 
@@ -33,7 +33,7 @@ def test_verify_rejects_an_oversized_slab_naming_what_fits():
     res = run_cli("pin", "verify", "--steps", "10", "--dims", "1024", "--facets", "16", "--slots", "64")
     assert res.returncode == 1
     first = res.stderr.splitlines()[0]
-    assert first.startswith("error: D=1024 K=16 slots=64: slab needs 170432 bytes, 104896 over")
+    assert first.startswith("error: D=1024 K=16 slots=64: slab needs 170440 bytes, 104904 over")
     assert "fits: D=512 K=16 slots=32" in first
 
 
@@ -44,8 +44,8 @@ def test_quantize_writes_params_and_reports(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "float vs fixed: steps 800" in out
     doc = json.loads((tmp_path / "pin.q15.json").read_text())
-    assert doc["format"] == "npin-pin-q15" and len(doc["facets_q15"]) == 4
-    assert max(max(abs(v) for v in row) for row in doc["facets_q15"]) == 32767
+    assert doc["format"] == "npin-pin-q15" and len(doc["facet_rows"]) == 4 and doc["facet_format"] == "q15"
+    assert max(max(abs(v) for v in row) for row in doc["facet_rows"]) == 32767
 
 
 def test_quantize_with_a_stream_of_the_wrong_width(tmp_path, capsys):

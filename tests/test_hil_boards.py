@@ -15,8 +15,9 @@ pytestmark = pytest.mark.skipif(
     reason="needs qemu-system-arm and arm-none-eabi-gcc (./run test installs both)")
 
 # (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, the mission's
-# full shape (D=512, K=16, 32 slots: a 52,544-byte slab) on the default M4 board, and the M4 DSP
-# kernels (hand-scheduled assembly) on the same board.
+# full shape (D=512, K=16, 32 slots: a 52,552-byte slab) on the default M4 board, the M4 DSP
+# kernels (hand-scheduled assembly) on the same board, and the largest routing shape (every
+# CLINC150 intent: D=384, 150 Q7 facets, a 64,288-byte slab) with the M4 kernels.
 RUNS = {
     "mps2-an386": ["--board", "mps2-an386"],
     "netduinoplus2": ["--board", "netduinoplus2"],
@@ -24,6 +25,8 @@ RUNS = {
     "microbit": ["--board", "microbit"],
     "mps2-an386-512x16x32": ["--board", "mps2-an386", "--shape", "512,16,32", "--vectors", "500"],
     "mps2-an386-m4-kernels": ["--board", "mps2-an386", "--kernels", "m4", "--vectors", "3000"],
+    "mps2-an386-routing-q7-m4": ["--board", "mps2-an386", "--shape", "384,150,4,q7", "--kernels", "m4",
+                                 "--vectors", "400"],
 }
 
 

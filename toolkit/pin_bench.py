@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware.host_twin import FASTEST, HostTwin
-from quant.pin_fixed import PinParamsQ15
+from quant.pin_fixed import FACET_FORMATS, PinParams
 
 
 @dataclass
@@ -29,11 +29,12 @@ class BenchResult:
         return out
 
 
-def _bench_params(dims: int, facets: int, rng) -> PinParamsQ15:
-    return PinParamsQ15(
-        facets_q15=rng.integers(-32767, 32768, (facets, dims)), thr_q15=np.full(facets, 16000),
-        tool=np.arange(facets), eta_q15=8192, mu_q15=16384, thr_gain_q15=4096, thr_min_q15=8000,
-        thr_max_q15=31000, hysteresis_q15=3000, min_norm=0, slots=32)
+def _bench_params(dims: int, facets: int, rng, facet_format: str = "q15", slots: int = 32) -> PinParams:
+    top = FACET_FORMATS[facet_format][0]
+    return PinParams(
+        facets=rng.integers(-top, top + 1, (facets, dims)), facet_format=facet_format,
+        thr_q15=np.full(facets, 16000), tool=np.arange(facets), eta_q15=8192, mu_q15=16384, thr_gain_q15=4096,
+        thr_min_q15=8000, thr_max_q15=31000, hysteresis_q15=3000, margin_q15=1600, min_norm=0, slots=slots)
 
 
 def numpy_step_loop(facets: np.ndarray, xs: np.ndarray, repeat: int) -> float:
@@ -44,7 +45,7 @@ def numpy_step_loop(facets: np.ndarray, xs: np.ndarray, repeat: int) -> float:
     v = np.zeros_like(m)
     thr = np.full(f.shape[0], 0.5, np.float32)
     armed = np.ones(f.shape[0], bool)
-    eta, mu, hyst = np.float32(0.25), np.float32(0.5), np.float32(0.1)
+    eta, mu, hyst, margin = np.float32(0.25), np.float32(0.5), np.float32(0.1), np.float32(0.05)
     t0 = time.perf_counter()
     for _ in range(repeat):
         for x in xs:
@@ -52,9 +53,10 @@ def numpy_step_loop(facets: np.ndarray, xs: np.ndarray, repeat: int) -> float:
             m = m + v
             scores = (f @ m) / (fnorm * (np.linalg.norm(m) + np.float32(1e-30)))
             armed |= scores < thr - hyst
-            cand = armed & (scores >= thr)
-            if cand.any():
-                armed[int(np.argmax(np.where(cand, scores, -np.inf)))] = False
+            top2 = np.argpartition(scores, -2)[-2:] if len(scores) > 1 else np.array([0, 0])
+            b, r = (top2[1], top2[0]) if scores[top2[1]] >= scores[top2[0]] else (top2[0], top2[1])
+            if armed[b] and scores[b] >= thr[b] and (len(scores) == 1 or scores[b] - scores[r] >= margin):
+                armed[b] = False
     return time.perf_counter() - t0
 
 
@@ -75,7 +77,7 @@ def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str]
                    for _ in range(rounds))
         c_ns[name] = best / (repeat * len(xs)) * 1e9
     xf = xs.astype(np.float32) / 32768
-    f = params.facets_q15.astype(np.float32) / 32768
+    f = params.facets.astype(np.float32)
     n_repeat = 20
     np_best = min(numpy_step_loop(f, xf, n_repeat) for _ in range(rounds))
     return BenchResult(dims, facets, c_ns, np_best / (n_repeat * len(xs)) * 1e9)

@@ -18,10 +18,10 @@ from .errors import ConfigError
 
 TOP_KEYS = {"dims": int, "slots": int, "eta": float, "mu": float, "threshold_gain": float,
             "threshold_min": float, "threshold_max": float, "hysteresis": float,
-            "min_norm": float, "facets": list, "comment": str}
+            "margin": float, "min_norm": float, "facets": list, "comment": str}
 FACET_KEYS = {"name": str, "tool": str, "threshold": float, "vector": list}
 DEFAULTS = {"slots": 32, "eta": 0.25, "mu": 0.5, "threshold_gain": 0.125, "threshold_min": 0.35,
-            "threshold_max": 0.95, "hysteresis": 0.15, "min_norm": 0.0}
+            "threshold_max": 0.95, "hysteresis": 0.15, "margin": 0.05, "min_norm": 0.0}
 
 
 def _check_keys(obj: dict, allowed: dict, where: str) -> None:
@@ -55,7 +55,7 @@ def parse_pin_config(data: dict, where: str = "config") -> PinConfigFile:
     val = {**DEFAULTS, **data}
     facets = val["facets"]
     if not facets:
-        raise ConfigError(f"{where}: 'facets' is empty", "give 1 to 16 facets")
+        raise ConfigError(f"{where}: 'facets' is empty", "give 1 to 1024 facets")
     vectors, names, tools, thresholds, tool_names = [], [], [], [], []
     for i, f in enumerate(facets):
         fw = f"{where}: facets[{i}]"
@@ -76,7 +76,7 @@ def parse_pin_config(data: dict, where: str = "config") -> PinConfigFile:
         names.append(f["name"])
         tools.append(tool_names.index(f["tool"]))
         thresholds.append(float(f["threshold"]))
-    for key in ("eta", "mu", "threshold_gain", "hysteresis"):
+    for key in ("eta", "mu", "threshold_gain", "hysteresis", "margin"):
         if not 0.0 <= val[key] < 1.0:
             raise ConfigError(f"{where}: '{key}' = {val[key]} must lie in [0, 1)")
     if not 0.0 < val["threshold_min"] <= val["threshold_max"] < 1.0:
@@ -85,7 +85,7 @@ def parse_pin_config(data: dict, where: str = "config") -> PinConfigFile:
         facets=np.stack(vectors), thresholds=np.asarray(thresholds), tool=np.asarray(tools),
         eta=val["eta"], mu=val["mu"], threshold_gain=val["threshold_gain"],
         threshold_min=val["threshold_min"], threshold_max=val["threshold_max"],
-        hysteresis=val["hysteresis"], min_norm=val["min_norm"], slots=val["slots"])
+        hysteresis=val["hysteresis"], margin=val["margin"], min_norm=val["min_norm"], slots=val["slots"])
     return PinConfigFile(cfg, names, tool_names)
 
 
@@ -124,6 +124,9 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

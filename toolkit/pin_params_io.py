@@ -1,5 +1,5 @@
 """Quantized Pin parameter files (`*.q15.json`): what `npin pin quantize` writes and firmware
-generation reads."""
+generation reads. Facets are stored as raw integers of their format (Q15 or Q7)."""
 from __future__ import annotations
 
 import json
@@ -8,28 +8,28 @@ from pathlib import Path
 import numpy as np
 
 from firmware.slab import LAYOUT_VERSION
-from quant.pin_fixed import PinParamsQ15, PinSpecError, check_params
+from quant.pin_fixed import PinParams, PinSpecError, check_params
 from quant.pin_quantize import InputScale
 
 from .errors import ConfigError
 from .pin_config import write_atomic
 
 SCALARS = ("eta_q15", "mu_q15", "thr_gain_q15", "thr_min_q15", "thr_max_q15", "hysteresis_q15",
-           "min_norm", "slots")
+           "margin_q15", "min_norm", "slots")
 
 
-def save_params(path, params: PinParamsQ15, scale: InputScale, facet_names, tool_names) -> None:
+def save_params(path, params: PinParams, scale: InputScale, facet_names, tool_names) -> None:
     doc = {"format": "npin-pin-q15", "layout_version": LAYOUT_VERSION,
-           "dims": params.dims, "facets": params.n_facets,
+           "dims": params.dims, "facets": params.n_facets, "facet_format": params.facet_format,
            **{k: int(getattr(params, k)) for k in SCALARS},
            "input_scale": {"scale": scale.scale, "statistic": scale.statistic, "peak": scale.peak},
            "facet_names": list(facet_names), "tool_names": list(tool_names),
            "thr_q15": [int(t) for t in params.thr_q15], "tool": [int(t) for t in params.tool],
-           "facets_q15": [[int(v) for v in row] for row in params.facets_q15]}
+           "facet_rows": [[int(v) for v in row] for row in params.facets]}
     write_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
 
 
-def load_params(path) -> tuple[PinParamsQ15, InputScale, list[str], list[str]]:
+def load_params(path) -> tuple[PinParams, InputScale, list[str], list[str]]:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
@@ -42,10 +42,14 @@ def load_params(path) -> tuple[PinParamsQ15, InputScale, list[str], list[str]]:
     if doc.get("layout_version") != LAYOUT_VERSION:
         raise ConfigError(f"{path}: layout version {doc.get('layout_version')}, this npin speaks {LAYOUT_VERSION}",
                           "quantize the config again with this npin")
-    params = PinParamsQ15(facets_q15=np.asarray(doc["facets_q15"], dtype=np.int64),
-                          thr_q15=np.asarray(doc["thr_q15"], dtype=np.int64),
-                          tool=np.asarray(doc["tool"], dtype=np.int64),
-                          **{k: int(doc[k]) for k in SCALARS})
+    try:
+        params = PinParams(facets=np.asarray(doc["facet_rows"], dtype=np.int64), facet_format=doc["facet_format"],
+                           thr_q15=np.asarray(doc["thr_q15"], dtype=np.int64),
+                           tool=np.asarray(doc["tool"], dtype=np.int64),
+                           **{k: int(doc[k]) for k in SCALARS})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: a field is missing or malformed ({e})",
+                          "make the file again with 'npin pin quantize'") from e
     try:
         check_params(params)
     except PinSpecError as e:

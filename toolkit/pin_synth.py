@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.pin_fixed import PinParamsQ15
+from quant.pin_fixed import FACET_FORMATS, PinParams
 from quant.pin_quantize import InputScale, calibrate_input_scale, quantize_pin
 
 from .intent_stream import intent_episodes
@@ -16,12 +16,13 @@ from .pin_config import example_config, parse_pin_config
 @dataclass(frozen=True)
 class SyntheticPin:
     facets: np.ndarray  # float directions the intent streams are drawn around
-    params: PinParamsQ15
+    params: PinParams
     scale: InputScale
 
     @classmethod
-    def from_params(cls, params: PinParamsQ15, scale: InputScale) -> "SyntheticPin":
-        return cls(np.asarray(params.facets_q15, dtype=np.float64) / 32768.0, params, scale)
+    def from_params(cls, params: PinParams, scale: InputScale) -> "SyntheticPin":
+        top = FACET_FORMATS[params.facet_format][0]
+        return cls(np.asarray(params.facets, dtype=np.float64) / top, params, scale)
 
     def stream_q15(self, vectors: int, seed: int, episode: int = 30) -> tuple[np.ndarray, np.ndarray]:
         """`vectors` Q15 rows of intent episodes (switching every `episode` rows) and their intents."""
@@ -30,11 +31,11 @@ class SyntheticPin:
         return self.scale.quantize(xs[:vectors]).astype(np.int16), intents[:vectors]
 
 
-def synthetic_pin(dims: int, facets: int, slots: int, seed: int = 0) -> SyntheticPin:
+def synthetic_pin(dims: int, facets: int, slots: int, seed: int = 0, facet_format: str = "q15") -> SyntheticPin:
     pc = parse_pin_config(example_config(dims, facets, seed=seed, slots=slots), "synthetic config")
     calib, _ = intent_episodes(pc.cfg.facets, 20, 40, noise=0.8, seed=seed + 1)
     scale = calibrate_input_scale(calib)
-    return SyntheticPin(np.asarray(pc.cfg.facets), quantize_pin(pc.cfg, scale), scale)
+    return SyntheticPin(np.asarray(pc.cfg.facets), quantize_pin(pc.cfg, scale, facet_format), scale)
 
 
 def hostile_q15(vectors: int, dims: int, seed: int) -> np.ndarray:

@@ -11,33 +11,36 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware.host_twin import HostTwin
-from firmware.slab import ARRAYS, read_header, slab_layout
-from quant.pin_fixed import FIRED, PinFixed, PinParamsQ15
+from firmware.slab import ARRAYS, facet_storage, layout_of, read_header
+from quant.pin_fixed import FACET_FORMATS, FIRED, PinFixed, PinParams
 
 from .errors import MismatchError
 
-HEADER_CHECKED = ("step", "ring_head", "ring_tail", "overrun", "armed_mask", "last_fired", "fires")
-ARRAYS_EVERY_STEP = ("m", "v", "x_last", "thr_q15")
+HEADER_CHECKED = ("step", "ring_head", "ring_tail", "overrun", "last_fired", "fires")
+ARRAYS_EVERY_STEP = ("m", "v", "x_last", "armed", "thr_q15")
 
 
-def random_params(dims: int, facets: int, slots: int, rng: np.random.Generator) -> PinParamsQ15:
-    f = rng.integers(-32767, 32768, size=(facets, dims))
-    f[0, : dims // 4] = 32767            # saturated components
-    f[-1, dims // 2:] = -32767
+def random_params(dims: int, facets: int, slots: int, rng: np.random.Generator,
+                  facet_format: str = "q15") -> PinParams:
+    top = FACET_FORMATS[facet_format][0]
+    f = rng.integers(-top, top + 1, size=(facets, dims))
+    f[0, : dims // 4] = top              # saturated components
+    f[-1, dims // 2:] = -top
     thr_min = int(rng.integers(2000, 9000))
     thr_max = int(rng.integers(24000, 32768))
-    return PinParamsQ15(
-        facets_q15=f, thr_q15=rng.integers(thr_min, thr_max + 1, size=facets),
+    return PinParams(
+        facets=f, facet_format=facet_format, thr_q15=rng.integers(thr_min, thr_max + 1, size=facets),
         tool=rng.integers(0, 65536, size=facets), eta_q15=int(rng.integers(0, 32768)),
         mu_q15=int(rng.integers(0, 32768)), thr_gain_q15=int(rng.integers(0, 32768)),
         thr_min_q15=thr_min, thr_max_q15=thr_max, hysteresis_q15=int(rng.integers(0, 8000)),
+        margin_q15=int(rng.choice([0, 1, int(rng.integers(0, 6000))])),
         min_norm=int(rng.choice([0, 1000, 50000])), slots=slots)
 
 
 class VectorSource:
     """Vectors that reach every edge of §3: ±32767, −32768, zeros, repeats, near-facet values."""
 
-    def __init__(self, params: PinParamsQ15, rng: np.random.Generator):
+    def __init__(self, params: PinParams, rng: np.random.Generator):
         self.p, self.rng = params, rng
         self.last = np.zeros(params.dims, np.int64)
 
@@ -56,7 +59,8 @@ class VectorSource:
             x = rng.integers(-32768, 32768, size=d)
         else:
             k = rng.integers(0, self.p.n_facets)
-            x = np.asarray(self.p.facets_q15[k]) * rng.uniform(-0.2, 1.2) + rng.normal(0, 3000, d)
+            f = np.asarray(self.p.facets[k], dtype=np.float64)
+            x = f / np.abs(f).max() * 32767 * rng.uniform(-0.2, 1.2) + rng.normal(0, 3000, d)
         x = np.clip(np.round(x), -32768, 32767).astype(np.int64)
         self.last = x
         return x
@@ -74,15 +78,15 @@ class VerifyResult:
 def _compare(step: int, ref: PinFixed, buf, full: bool) -> None:
     head = read_header(buf)
     ref_head = dict(step=ref.step_count, ring_head=ref.ring_head, ring_tail=ref.ring_tail,
-                    overrun=ref.overrun, armed_mask=ref.armed_mask, last_fired=ref.last_fired,
-                    fires=ref.fires)
+                    overrun=ref.overrun, last_fired=ref.last_fired, fires=ref.fires)
     for key in HEADER_CHECKED:
         if head[key] != ref_head[key]:
             raise MismatchError(f"step {step}: header '{key}' reference {ref_head[key]} != twin {head[key]}")
-    lay = slab_layout(ref.params.dims, ref.params.n_facets, ref.params.slots)
-    ref_arrays = dict(m=ref.m, v=ref.v, x_last=ref.x_last, thr_q15=ref.thr_q15,
+    p = ref.params
+    lay = layout_of(p)
+    ref_arrays = dict(m=ref.m, v=ref.v, x_last=ref.x_last, armed=ref.armed_words(), thr_q15=ref.thr_q15,
                       facet_norm=ref.facet_norm, stamp=ref.stamp, ring=ref.ring.ravel(),
-                      facets=np.asarray(ref.params.facets_q15).ravel(), tool=np.asarray(ref.params.tool))
+                      facets=facet_storage(p.facets, p.facet_format).ravel(), tool=np.asarray(p.tool))
     names = [n for n, _, _ in ARRAYS] if full else ARRAYS_EVERY_STEP
     for name in names:
         got = lay.view(buf, name).astype(np.int64)
@@ -93,7 +97,7 @@ def _compare(step: int, ref: PinFixed, buf, full: bool) -> None:
                                 f"({int(np.sum(got != want))} components differ)")
 
 
-def verify(params: PinParamsQ15, steps: int, seed: int, kernels: str = "ref",
+def verify(params: PinParams, steps: int, seed: int, kernels: str = "ref",
            progress=None) -> VerifyResult:
     """Raise MismatchError at the first difference; return counts when all steps agree."""
     rng = np.random.default_rng(seed)

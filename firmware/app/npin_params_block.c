@@ -12,6 +12,8 @@ const char *npin_params_check(const uint8_t *block, uint32_t capacity)
     uint32_t crc;
     memcpy(&h, block, sizeof h);
     if (h.magic != NPIN_PARAMS_MAGIC) return "parameter block: no magic (none flashed?)";
+    if (h.block_version == NPIN_PARAMS_VERSION && h.layout_version == 1u)
+        return "parameter block: slab layout 1; this firmware reads 2 (regenerate)";
     if (h.block_version != NPIN_PARAMS_VERSION || h.layout_version != NPIN_LAYOUT_VERSION)
         return "parameter block: version not supported by this firmware";
     if (h.slab_bytes > capacity || h.image_bytes > h.slab_bytes || h.image_bytes < NPIN_HEADER_BYTES)

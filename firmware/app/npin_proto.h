@@ -1,11 +1,11 @@
-/* The npin serial protocol, version 1 (docs/protocol.md): message types, error codes, sizes.
+/* The npin serial protocol, version 2 (docs/protocol.md): message types, error codes, sizes.
  * Every frame on the wire is COBS(header | payload | crc32) followed by one 0x00 byte. */
 #ifndef NPIN_PROTO_H
 #define NPIN_PROTO_H
 
 #include <stdint.h>
 
-#define NPIN_PROTO_VERSION 1u
+#define NPIN_PROTO_VERSION 2u
 #define NPIN_FRAME_HEADER 6u /* ver u8, type u8, seq u16, len u16 */
 #define NPIN_FRAME_CRC 4u
 #define NPIN_FRAME_OVERHEAD (NPIN_FRAME_HEADER + NPIN_FRAME_CRC)
@@ -42,7 +42,7 @@ enum npin_err_code {
 #define NPIN_HELLO_FLAG_BANNER 0x0004u /* sent at boot, not asked for */
 #define NPIN_HELLO_FLAG_SIMD 0x0008u   /* an optimized kernel set is linked */
 
-#define NPIN_STEP_RECORD 12u /* status i8, facet i8, score i16, tool u16, reserved u16, digest u32 */
+#define NPIN_STEP_RECORD 12u /* status i8, 0 u8, facet i16, score i16, tool u16, digest u32 */
 #define NPIN_HELLO_BYTES 80u
 #define NPIN_BUILD_ID_BYTES 32u
 #define NPIN_PARAMS_ID_BYTES 16u

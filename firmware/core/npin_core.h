@@ -1,4 +1,4 @@
-/* The fixed-point Neural Pin, layout version 1. The specification is docs/pin-spec.md.
+/* The fixed-point Neural Pin, layout version 2. The specification is docs/pin-spec.md.
  *
  * All state lives in a caller-provided, 8-byte-aligned slab; nothing here allocates, uses float,
  * or calls libc beyond memcpy. Prepare a slab once (npin_slab_prepare), then push vectors from a
@@ -51,11 +51,14 @@ int npin_consume(uint8_t *slab, const int16_t *x_q15, npin_event_t *event);
 int npin_feedback(uint8_t *slab, uint32_t facet, int32_t sign);
 
 /* Kernels. The reference versions are in npin_kernels_ref.c; optimized files define the same
- * symbols and must produce the same bits (tests build both and compare). */
+ * symbols and must produce the same bits (tests build both and compare). The dot kernels take
+ * `facets` rows of `dims` components in slab storage order (Q7: docs/pin-spec.md §2.2). */
 uint64_t npin_update_q15(int16_t *m_q15, int16_t *v_q15, const int16_t *x_q15, uint32_t dims,
                          int16_t eta_q15, int16_t mu_q15);
 void npin_dots_q15(const int16_t *m_q15, const int16_t *facets_q15, uint32_t dims,
-                   uint32_t facets, int64_t *dot_q30);
+                   uint32_t facets, int64_t *dot);
+void npin_dots_q7(const int16_t *m_q15, const int8_t *facets_q7, uint32_t dims, uint32_t facets,
+                  int64_t *dot);
 uint32_t npin_isqrt64(uint64_t n);
 void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims);
 

@@ -5,6 +5,7 @@
 #include "npin_internal.h"
 
 int64_t npin_m4_dot(const int16_t *a, const int16_t *b, uint32_t n);
+int64_t npin_m4_dot_q7(const int16_t *m, const int8_t *f, uint32_t n);
 void npin_m4_update(int16_t *m, int16_t *v, const int16_t *x, uint32_t n, uint32_t mu_eta);
 void npin_m4_copy(int16_t *dst, const int16_t *src, uint32_t n);
 
@@ -20,6 +21,12 @@ void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint3
 {
     uint32_t k;
     for (k = 0; k < n_facets; ++k) dot[k] = npin_m4_dot(m, facets + k * dims, dims);
+}
+
+void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    uint32_t k;
+    for (k = 0; k < n_facets; ++k) dot[k] = npin_m4_dot_q7(m, facets + k * dims, dims);
 }
 
 void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { npin_m4_copy(dst, src, dims); }

@@ -43,6 +43,48 @@ npin_m4_dot:
     pop     {r4-r11, pc}
     .size npin_m4_dot, . - npin_m4_dot
 
+    .macro DOTQ7_8                  @ eight lanes: m by LDM, four Q7 facets per word unpacked by SXTB16
+    ldmia   r0!, {r4-r7}            @ (m0,m1) (m2,m3) (m4,m5) (m6,m7)
+    ldmia   r1!, {r8, r9}           @ stored (f0,f2,f1,f3) (f4,f6,f5,f7)
+    sxtb16  r10, r8                 @ (f0, f1)
+    sxtb16  r11, r8, ror #8         @ (f2, f3)
+    smlald  r3, r12, r4, r10
+    smlald  r3, r12, r5, r11
+    sxtb16  r10, r9
+    sxtb16  r11, r9, ror #8
+    smlald  r3, r12, r6, r10
+    smlald  r3, r12, r7, r11
+    .endm
+
+/* int64_t npin_m4_dot_q7(const int16_t *m, const int8_t *f, uint32_t n)   n a multiple of 8
+ * sum of m[i] * f[i] for a Q7 row in storage order (docs/pin-spec.md §2.2), exact. */
+    .global npin_m4_dot_q7
+    .type npin_m4_dot_q7, %function
+    .thumb_func
+npin_m4_dot_q7:
+    push    {r4-r11, lr}
+    movs    r3, #0                  @ r3:r12 = sum (lo:hi)
+    mov     r12, #0
+    add     r2, r0, r2, lsl #1      @ r2 = end of m
+    sub     lr, r2, r0
+    ands    lr, lr, #48             @ bytes of m beyond a multiple of 64 (0, 16, 32 or 48)
+    beq     2f
+    add     lr, r0, lr              @ first 8-element blocks until the rest is a multiple of 32
+1:  DOTQ7_8
+    cmp     r0, lr
+    bne     1b
+2:  cmp     r0, r2
+    beq     4f
+3:  .rept 4
+    DOTQ7_8
+    .endr
+    cmp     r0, r2
+    bne     3b
+4:  mov     r0, r3
+    mov     r1, r12
+    pop     {r4-r11, pc}
+    .size npin_m4_dot_q7, . - npin_m4_dot_q7
+
     .macro UPDATE2 v, d, m         @ one word of two lanes: v <- v', m <- m' (r10, r11 scratch)
     pkhbt   r10, \v, \d, lsl #16      @ (v0, d0)
     pkhtb   r11, \d, \v, asr #16      @ (v1, d1)

@@ -26,6 +26,20 @@ void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint3
     }
 }
 
+/* Q7 rows in storage order: each group of four holds components 0, 2, 1, 3. */
+void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    uint32_t k, i;
+    for (k = 0; k < n_facets; ++k) {
+        const int8_t *f = facets + k * dims;
+        int64_t acc = 0;
+        for (i = 0; i < dims; i += 4u)
+            acc += (int32_t)m[i] * f[i] + (int32_t)m[i + 1u] * f[i + 2u] + (int32_t)m[i + 2u] * f[i + 1u] +
+                   (int32_t)m[i + 3u] * f[i + 3u]; /* four products below 2^22 each: no int32 overflow */
+        dot[k] = acc;
+    }
+}
+
 uint32_t npin_isqrt64(uint64_t n)
 {
     uint64_t res = 0, bit = (uint64_t)1 << 62;

@@ -5,7 +5,10 @@
  * dots:   m is split once per step into m = 256·mh + ml (mh = m >> 8, ml = m & 255). Each
  *         vpmaddwd pair of mh·f or ml·f stays below 2^24, so 64 of them add up in int32 without
  *         overflow; partial sums move to int64 every 64 blocks. That avoids widening every
- *         product to 64 bits, which is what makes the reference loop slow. */
+ *         product to 64 bits, which is what makes the reference loop slow.
+ * Q7 dots: a pair of m·f products is below 2^23, so every int32 lane holds up to 256 of them
+ *         (D <= 2048 gives at most 128): no split. The rows are in storage order (the middle
+ *         two of every four swapped), so m is shuffled the same way once per step. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -187,6 +190,60 @@ void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint3
         }
         dot[k] = hi_total * 256 + lo_total;
         for (i = blocks * BLOCK; i < dims; ++i) dot[k] += (int32_t)m[i] * f[i];
+    }
+}
+#endif
+
+/* m with the middle two of every four components swapped: the Q7 rows' storage order. */
+#define Q7_ORDER 0xD8 /* _MM_SHUFFLE(3, 1, 2, 0): words (0, 2, 1, 3) of every four */
+
+static int64_t q7_tail(const int16_t *m, const int8_t *f, uint32_t from, uint32_t dims)
+{
+    int64_t acc = 0;
+    for (; from < dims; ++from) acc += (int32_t)m[from] * f[npin_q7_pos(from)];
+    return acc;
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    __m512i mp[NPIN_MAX_DIMS / 32];
+    const uint32_t blocks = dims / 32u;
+    uint32_t b, k;
+    for (b = 0; b < blocks; ++b)
+        mp[b] = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(_mm512_loadu_si512((const void *)(m + 32u * b)),
+                                                              Q7_ORDER), Q7_ORDER);
+    for (k = 0; k < n_facets; k += 2u) {
+        const int8_t *f = facets + k * dims;
+        const int8_t *g = k + 1u < n_facets ? f + dims : f; /* odd K: repeat f, drop it */
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (b = 0; b < blocks; ++b) {
+            a0 = _mm512_dpwssd_epi32(a0, mp[b], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(f + 32u * b))));
+            a1 = _mm512_dpwssd_epi32(a1, mp[b], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(g + 32u * b))));
+        }
+        dot[k] = _mm512_reduce_add_epi64(widen_pairs(a0)) + q7_tail(m, f, blocks * 32u, dims);
+        if (k + 1u < n_facets) dot[k + 1u] = _mm512_reduce_add_epi64(widen_pairs(a1)) + q7_tail(m, g, blocks * 32u, dims);
+    }
+}
+#else
+void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    __m256i mp[NPIN_MAX_DIMS / BLOCK];
+    const uint32_t blocks = dims / BLOCK;
+    uint32_t b, k;
+    for (b = 0; b < blocks; ++b)
+        mp[b] = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(m + BLOCK * b)),
+                                                              Q7_ORDER), Q7_ORDER);
+    for (k = 0; k < n_facets; k += 2u) {
+        const int8_t *f = facets + k * dims;
+        const int8_t *g = k + 1u < n_facets ? f + dims : f;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (b = 0; b < blocks; ++b) {
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(f + BLOCK * b)))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(g + BLOCK * b)))));
+        }
+        dot[k] = hsum_epi32(a0) + q7_tail(m, f, blocks * BLOCK, dims);
+        if (k + 1u < n_facets) dot[k + 1u] = hsum_epi32(a1) + q7_tail(m, g, blocks * BLOCK, dims);
     }
 }
 #endif

@@ -18,18 +18,19 @@ void npin_twin_run(uint8_t *slab, const int16_t *xs, uint32_t n, int32_t *status
     }
 }
 
-void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t *out)
+void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t w, uint32_t *out)
 {
-    out[0] = NPIN_OFF_M(d, k, r);
-    out[1] = NPIN_OFF_V(d, k, r);
-    out[2] = NPIN_OFF_XLAST(d, k, r);
-    out[3] = NPIN_OFF_FACETS(d, k, r);
-    out[4] = NPIN_OFF_FNORM(d, k, r);
-    out[5] = NPIN_OFF_THR(d, k, r);
-    out[6] = NPIN_OFF_TOOL(d, k, r);
-    out[7] = NPIN_OFF_STAMP(d, k, r);
-    out[8] = NPIN_OFF_RING(d, k, r);
-    out[9] = NPIN_SLAB_BYTES(d, k, r);
+    out[0] = NPIN_OFF_M(d, k, r, w);
+    out[1] = NPIN_OFF_V(d, k, r, w);
+    out[2] = NPIN_OFF_XLAST(d, k, r, w);
+    out[3] = NPIN_OFF_ARMED(d, k, r, w);
+    out[4] = NPIN_OFF_THR(d, k, r, w);
+    out[5] = NPIN_OFF_FNORM(d, k, r, w);
+    out[6] = NPIN_OFF_TOOL(d, k, r, w);
+    out[7] = NPIN_OFF_FACETS(d, k, r, w);
+    out[8] = NPIN_OFF_STAMP(d, k, r, w);
+    out[9] = NPIN_OFF_RING(d, k, r, w);
+    out[10] = NPIN_SLAB_BYTES(d, k, r, w);
 }
 
 uint32_t npin_twin_consume_n(uint8_t *slab, const int16_t *xs, uint32_t n, uint32_t repeat)

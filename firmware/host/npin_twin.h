@@ -21,8 +21,9 @@ uint32_t npin_twin_consume_n(uint8_t *slab, const int16_t *xs_q15, uint32_t n_ve
  * consumer thread steps. report: [pushed, consumed, overrun, torn, reordered, pending]. */
 int npin_twin_stress(uint8_t *slab, uint32_t producers, uint32_t per_producer, uint64_t *report);
 
-/* The layout macros evaluated for (d, k, r): m, v, x_last, facets, facet_norm, thr, tool, stamp,
- * ring offsets, then the total. Lets tests hold firmware/slab.py to npin_layout.h. */
-void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t *out10);
+/* The layout macros evaluated for (d, k, r) and w facet bytes: m, v, x_last, armed, thr,
+ * facet_norm, tool, facets, stamp, ring offsets, then the total. Lets tests hold firmware/slab.py
+ * to npin_layout.h. */
+void npin_twin_offsets(uint32_t d, uint32_t k, uint32_t r, uint32_t w, uint32_t *out11);
 
 #endif

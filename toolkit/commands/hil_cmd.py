@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--junit", help="write JUnit XML here")
     p.add_argument("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
     p.add_argument("--pin", help="quantized Pin (*.q15.json); default: a synthetic Pin of the board's [hil] shape")
-    p.add_argument("--shape", help="D,K,slots of the synthetic Pin (instead of the board's [hil] shape)")
+    p.add_argument("--shape", help="D,K,slots[,q15|q7] of the synthetic Pin (instead of the board's [hil] shape)")
     p.add_argument("--workdir", default="build/hil")
     p.add_argument("--kernels", choices=("portable", "m4"), default="portable")
     p.add_argument("-k", dest="select", help="only tests matching this pytest expression")

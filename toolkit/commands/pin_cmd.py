@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from firmware.host_twin import KERNELS
-from firmware.slab import SLAB_MAX_BYTES, fit_message
-from quant.pin_fixed import PinSpecError, check_params
+from firmware.slab import SLAB_MAX_BYTES, facet_format_for, fit_message
+from quant.pin_fixed import FACET_FORMATS, PinSpecError, check_params
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 
 from ..errors import ConfigError, MismatchError
@@ -31,6 +31,8 @@ def register(sub) -> None:
 
     p = pin.add_parser("quantize", help="float Pin config -> Q15 parameters, with a decision report")
     p.add_argument("config")
+    p.add_argument("--facet-format", choices=["auto", *FACET_FORMATS], default="auto",
+                   help="facet storage: Q15, Q7, or auto (Q15 when the slab fits 64 KiB, else Q7)")
     p.add_argument("-o", "--output", help="where to write the Q15 parameters (default CONFIG.q15.json)")
     p.add_argument("--stream", help=".npy (N, D) float stream for calibration and the report "
                                     "(default: a synthetic intent stream)")
@@ -44,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--facets", type=int, default=16)
     p.add_argument("--slots", type=int, default=32)
     p.add_argument("--kernels", default="ref", choices=sorted(KERNELS) + ["all"])
+    p.add_argument("--facet-format", choices=sorted(FACET_FORMATS), default="q15")
     p.set_defaults(func=cmd_verify)
 
     p = pin.add_parser("bench", help="host ns per step: C twin vs numpy float32")
@@ -55,7 +58,7 @@ def register(sub) -> None:
 
 def check_fits(params) -> None:
     """The 64 KiB slab rule as a one-line error that says which shapes would fit."""
-    msg = fit_message(params.dims, params.n_facets, params.slots, SLAB_MAX_BYTES)
+    msg = fit_message(params.dims, params.n_facets, params.slots, SLAB_MAX_BYTES, params.facet_format)
     if msg:
         raise ConfigError(f"D={params.dims} K={params.n_facets} slots={params.slots}: {msg}",
                           "reduce dims, facets or slots (docs/pin-spec.md §2)")
@@ -86,8 +89,9 @@ def cmd_quantize(args) -> int:
     else:
         stream, _ = intent_episodes(cfg.facets, episodes=20, length=40, noise=0.8, seed=args.seed)
     scale = calibrate_input_scale(stream)
+    fmt = args.facet_format if args.facet_format != "auto" else facet_format_for(cfg.dims, cfg.n_facets, cfg.slots)
     try:
-        params = quantize_pin(cfg, scale)
+        params = quantize_pin(cfg, scale, fmt)
         check_params(params)
     except (PinSpecError, ValueError) as e:
         raise ConfigError(f"{args.config}: {e}") from e
@@ -95,7 +99,7 @@ def cmd_quantize(args) -> int:
     out = args.output or str(Path(args.config).with_suffix("")) + ".q15.json"
     save_params(out, params, scale, pc.facet_names, pc.tool_names)
     report = decision_disagreement(cfg, params, scale, stream)
-    print(f"wrote {out}: D={params.dims} K={params.n_facets} slots={params.slots}, "
+    print(f"wrote {out}: D={params.dims} K={params.n_facets} slots={params.slots} {fmt} facets, "
           f"eta_q15={params.eta_q15} mu_q15={params.mu_q15}, input scale {scale.scale:.2f} ({scale.statistic})")
     print("float vs fixed: " + "\n".join(report.lines()))
     return 0
@@ -105,7 +109,7 @@ def cmd_verify(args) -> int:
     from ..pin_verify import random_params, verify
 
     rng = np.random.default_rng(args.seed)
-    params = random_params(args.dims, args.facets, args.slots, rng)
+    params = random_params(args.dims, args.facets, args.slots, rng, args.facet_format)
     try:
         check_params(params)
     except PinSpecError as e:
@@ -119,7 +123,7 @@ def cmd_verify(args) -> int:
             except MismatchError as e:
                 print(f"MISMATCH [{kernels}] {e}")
                 return 1
-        print(f"[{kernels}] D={args.dims} K={args.facets} slots={args.slots} seed={args.seed}: "
+        print(f"[{kernels}] D={args.dims} K={args.facets} slots={args.slots} {args.facet_format} seed={args.seed}: "
               f"{res.fires} fires, {res.empty_steps} empty steps, {res.overruns} overruns, "
               f"{res.feedbacks} feedback events")
     print(f"bit-exact: {args.steps} steps")

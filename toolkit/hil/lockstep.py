@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import protocol as P
-from firmware.slab import read_state, slab_layout, state_digest, write_state
+from firmware.slab import layout_of, read_state, state_digest, write_state
 from quant.pin_fixed import FIRED, PinFixed
 
 from ..errors import MismatchError
@@ -30,7 +30,7 @@ class LockstepReport:
 
 def state_diff(device: bytes, ref: PinFixed) -> str:
     """Name the first field that differs between the device's slab and the reference's."""
-    lay = slab_layout(ref.params.dims, ref.params.n_facets, ref.params.slots)
+    lay = layout_of(ref.params)
     buf = bytearray(lay.total_bytes)
     write_state(buf, lay, ref)
     dev, want = read_state(device), read_state(bytes(buf))
@@ -48,7 +48,7 @@ def state_diff(device: bytes, ref: PinFixed) -> str:
 def _mismatch(client, ref: PinFixed, step: int, what: str) -> MismatchError:
     detail = ""
     try:
-        total = slab_layout(ref.params.dims, ref.params.n_facets, ref.params.slots).total_bytes
+        total = layout_of(ref.params).total_bytes
         detail = "; first difference in the state: " + state_diff(client.read_state(total), ref)
     except Exception as e:  # noqa: BLE001 - the diff is a courtesy; the mismatch is the news
         detail = f"; the state could not be read back ({e})"

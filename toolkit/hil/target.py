@@ -9,7 +9,7 @@ from pathlib import Path
 from firmware import protocol as P
 from firmware.board_target import BoardTarget
 from firmware.project_gen import FirmwareGenError, generate_project
-from quant.pin_fixed import PinParamsQ15
+from quant.pin_fixed import PinParams
 
 from ..boards import load_board
 from ..errors import ConfigError, NpinError
@@ -26,7 +26,7 @@ class IdentityError(NpinError):
 @dataclass
 class HilTarget:
     board: BoardTarget
-    params: PinParamsQ15
+    params: PinParams
     build: BuildResult
     client: PinClient
     link: FrameLink
@@ -55,7 +55,7 @@ def check_identity(client: PinClient, meta: dict) -> P.Hello:
     return hello
 
 
-def prepare(board_id: str, params: PinParamsQ15, workdir: Path,
+def prepare(board_id: str, params: PinParams, workdir: Path,
             kernels: str = "portable") -> tuple[BoardTarget, BuildResult]:
     board = load_board(board_id)
     project = Path(workdir) / (board_id if kernels == "portable" else f"{board_id}-{kernels}")
@@ -69,7 +69,7 @@ def prepare(board_id: str, params: PinParamsQ15, workdir: Path,
 
 
 @contextlib.contextmanager
-def open_target(board_id: str, params: PinParamsQ15, workdir: Path, port: str | None = None,
+def open_target(board_id: str, params: PinParams, workdir: Path, port: str | None = None,
                 timeout: float = 5.0, kernels: str = "portable"):
     board, build = prepare(board_id, params, workdir, kernels)
     qemu = None
