@@ -106,20 +106,31 @@ class PinFloat:
             self.thr[facet] += (c.threshold_max - self.thr[facet]) * c.threshold_gain
 
 
-def replay(cfg: PinConfigFloat, scores: np.ndarray, norms: np.ndarray, truth=None) -> np.ndarray:
+def rank_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per step: the argmax (lowest index among equals), its score, and its lead over the
+    runner-up (the best of the other facets; +inf with one facet)."""
+    T, K = scores.shape
+    rows = np.arange(T)
+    best = scores.argmax(axis=1)                     # numpy's argmax returns the first maximum
+    top = scores[rows, best]
+    if K == 1:
+        return best, top, np.full(T, np.inf)
+    rest = scores.copy()
+    rest[rows, best] = -np.inf
+    return best, top, top - rest.max(axis=1)
+
+
+def replay(cfg: PinConfigFloat, scores: np.ndarray, norms: np.ndarray, truth=None, ranked=None) -> np.ndarray:
     """The float Pin's decision per step (facet or -1) on precomputed scores, i.e. on a trajectory
     made with the same eta and mu; ``truth(step, facet) -> bool`` gives feedback after each fire.
-    Same rule as PinFloat.decide, with the argmax and the lead computed for all steps at once."""
-    T, K = scores.shape
-    order = np.argsort(-scores, axis=1, kind="stable")
-    best = order[:, 0]
-    lead = scores[np.arange(T), best] - (scores[np.arange(T), order[:, 1]] if K > 1 else -np.inf)
-    top = scores[np.arange(T), best]
+    Same rule as PinFloat.decide, with the argmax and the lead computed for all steps at once
+    (``ranked``: rank_scores(scores), when the caller replays the same scores many times)."""
+    best, top, lead = ranked if ranked is not None else rank_scores(scores)
     thr = np.asarray(cfg.thresholds, dtype=np.float64).copy()
     disarmed: set[int] = set()
-    out = np.full(T, -1)
+    out = np.full(len(scores), -1)
     h, gain, lo, hi = cfg.hysteresis, cfg.threshold_gain, cfg.threshold_min, cfg.threshold_max
-    for t in range(T):
+    for t in range(len(scores)):
         if disarmed:
             row = scores[t]
             disarmed = {k for k in disarmed if row[k] >= thr[k] - h}

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from toolkit.cli import main
 
@@ -81,16 +82,27 @@ def test_bench_prints_ratios(capsys):
     assert "x numpy" in out and "C twin [ref" in out
 
 
+CLINC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clinc150"
+
+
+@pytest.mark.skipif(not (CLINC / "data_full.json").exists(), reason=f"CLINC150 is not at {CLINC}")
 def test_demo_runs_end_to_end(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4", "--no-gna")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
-    assert lines[-1] == "bit-exact: 120 steps on the host twin, 120 steps on mps2-an386 (QEMU)"
-    host = lines[lines.index(next(ln for ln in lines if ln.startswith("[2/4]"))) + 1:
-                 lines.index(next(ln for ln in lines if ln.startswith("[3/4]")))]
-    board = [ln for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("[3/4]"))):]
+    assert lines[-1] == ("bit-exact: 120 steps on the host twin, 120 steps on mps2-an386 (QEMU), "
+                         "20 real utterances on mps2-an386 (QEMU)")
+    host = lines[lines.index(next(ln for ln in lines if ln.startswith("[2/5]"))) + 1:
+                 lines.index(next(ln for ln in lines if ln.startswith("[3/5]")))]
+    board = [ln for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("[3/5]"))):
+                                lines.index(next(ln for ln in lines if ln.startswith("[4/5]")))]
              if ln.startswith("  ok ") or ln.startswith("  BAD")]
     assert host and board == host  # the same pins, in order, from the C core on the host and on the M4
+    routed = lines[lines.index(next(ln for ln in lines if ln.startswith("[5/5] routing 20 real CLINC150"))):-1]
+    fired = [ln for ln in routed if "-> fired" in ln]
+    # four conversations of four utterances and one out of scope: the board fires each intent once,
+    # right, and nothing for the out-of-scope one
+    assert len(fired) == 4 and all(ln.startswith("    ok ") for ln in fired), routed
 
 
 def test_demo_host_only(tmp_path):

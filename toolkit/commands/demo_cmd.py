@@ -2,8 +2,9 @@
 
 Quantize a Pin config; stream scripted intents through the C core on the host; generate, build
 and boot the firmware on the default board (QEMU mps2-an386, Cortex-M4) and stream the same
-vectors over its serial port; print the pin events, the float-vs-fixed agreement and the bit-exact
-verdicts against the Python reference.
+vectors over its serial port; route real CLINC150 conversations through the board with the
+150-intent Pin; print the pin events, the float-vs-fixed agreement and the bit-exact verdicts
+against the Python reference.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def register(sub) -> None:
     p.add_argument("--port", help="a real board's serial port (default: the board's QEMU emulator)")
     p.add_argument("--host-only", action="store_true", help="skip the firmware part")
     p.add_argument("--no-gna", action="store_true", help="skip the GNA parts (reference network and vocoder)")
+    p.add_argument("--no-route", action="store_true", help="skip routing real utterances")
     p.set_defaults(func=cmd_demo)
 
 
@@ -56,7 +58,7 @@ def cmd_demo(args) -> int:
     scale = calibrate_input_scale(calib)
     params = quantize_pin(cfg, scale)
     save_params(out / "pin.q15.json", params, scale, pc.facet_names, pc.tool_names)
-    total = (3 if args.host_only else 4) + (0 if args.no_gna else 2)
+    total = (3 if args.host_only else 4) + (0 if args.no_route else 1) + (0 if args.no_gna else 2)
     print(f"[1/{total}] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
           f"-> {out / 'pin.q15.json'}")
 
@@ -97,9 +99,13 @@ def cmd_demo(args) -> int:
         verdicts.append(f"{report.vectors} steps on {args.board}" + ("" if args.port else " (QEMU)"))
 
     report = decision_disagreement(cfg, params, scale, stream)
-    step = total - (0 if args.no_gna else 2)
+    step = total - (0 if args.no_gna else 2) - (0 if args.no_route else 1)
     print(f"[{step}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
           f"(float fired {report.float_fires}, fixed {report.fixed_fires})")
+    if not args.no_route:
+        from .demo_route import route_conversations
+
+        verdicts.append(route_conversations(out, args, step + 1, total))
     if not args.no_gna:
         _gna_part(out, total - 1, total)
         _vocoder_part(out, total)

@@ -105,15 +105,32 @@ class MiniLM:
 
 
 def cached_embeddings(texts: list[str], cache_dir: Path, advance=lambda n: None) -> np.ndarray:
-    """Embeddings of `texts`, from the on-disk cache when the same texts were embedded before."""
+    """Embeddings of `texts`: one cache file per model holds every text embedded so far (keyed by
+    a hash of the text), so any subset of a data set is embedded once."""
     model = MiniLM()
-    key = hashlib.sha256(("\n".join(texts) + model.digest).encode()).hexdigest()[:20]
-    path = Path(cache_dir) / f"minilm-{key}.npy"
+    path = Path(cache_dir) / f"minilm-{model.digest}.npz"
+    keys = np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")
+    known_keys, known = np.zeros(0, "S20"), np.zeros((0, 384), np.float32)
     if path.exists():
-        return np.load(path)
-    emb = model.embed(texts, advance=advance)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.npy")
-    np.save(tmp, emb)
-    os.replace(tmp, path)
-    return emb
+        try:
+            with np.load(path) as z:
+                known_keys, known = z["keys"], z["vectors"]
+        except (OSError, ValueError, KeyError):   # a damaged cache is rebuilt, never trusted
+            pass
+    index = {k: i for i, k in enumerate(known_keys.tolist())}
+    missing, seen = [], set()
+    for i, k in enumerate(keys.tolist()):
+        if k not in index and k not in seen:
+            missing.append(i)
+            seen.add(k)
+    advance(len(texts) - len(missing))
+    if missing:
+        fresh = model.embed([texts[i] for i in missing], advance=advance)
+        known_keys = np.concatenate([known_keys, keys[missing]])
+        known = np.concatenate([known, fresh])
+        index = {k: i for i, k in enumerate(known_keys.tolist())}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        np.savez(tmp, keys=known_keys, vectors=known)
+        os.replace(tmp, path)
+    return known[[index[k] for k in keys.tolist()]]
