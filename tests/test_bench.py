@@ -9,7 +9,7 @@ import pytest
 
 from firmware.project_gen import generate_project
 from firmware.slab import facet_storage
-from toolkit.bench.insn import counter_for, measure_grid
+from toolkit.bench.insn import counter_for, measure_grid, measure_shape
 from toolkit.boards import load_board
 from toolkit.cli import main
 from toolkit.firmware_build import build_project
@@ -88,6 +88,15 @@ def test_m4_step_budget_at_d512_k16(elves):
     m4, portable = grid["m4"]["step"][(512, 16)], grid["portable"]["step"][(512, 16)]
     assert m4 <= 12_000, m4
     assert portable > 4 * m4  # the portable path really is the slow one
+
+
+def test_routing_shape_step_on_the_m4(elves):
+    """Every CLINC150 intent (D=384, 150 Q7 facets): each step checked against the reference inside
+    measure_shape. The SXTB16/SMLALD kernel takes 1.25 instructions per facet component; its loop,
+    the update and the decision add about 0.3 more."""
+    m4, portable = (measure_shape(elves[k], BOARD, "routing", steps=3) for k in ("m4", "portable"))
+    assert m4 <= 1.6 * 384 * 150, m4
+    assert portable > 3 * m4
 
 
 def test_bench_catches_a_deliberate_slowdown(tmp_path):

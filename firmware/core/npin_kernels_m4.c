@@ -5,7 +5,8 @@
 #include "npin_internal.h"
 
 int64_t npin_m4_dot(const int16_t *a, const int16_t *b, uint32_t n);
-int64_t npin_m4_dot_q7(const int16_t *m, const int8_t *f, uint32_t n);
+void npin_m4_dots_q15(const int16_t *m, const int16_t *f, uint32_t n, uint32_t k, int64_t *dot);
+void npin_m4_dots_q7(const int16_t *m, const int8_t *f, uint32_t n, uint32_t k, int64_t *dot);
 void npin_m4_update(int16_t *m, int16_t *v, const int16_t *x, uint32_t n, uint32_t mu_eta);
 void npin_m4_copy(int16_t *dst, const int16_t *src, uint32_t n);
 
@@ -19,14 +20,12 @@ uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims
 void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets,
                    int64_t *dot)
 {
-    uint32_t k;
-    for (k = 0; k < n_facets; ++k) dot[k] = npin_m4_dot(m, facets + k * dims, dims);
+    if (n_facets != 0u) npin_m4_dots_q15(m, facets, dims, n_facets, dot);
 }
 
 void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
 {
-    uint32_t k;
-    for (k = 0; k < n_facets; ++k) dot[k] = npin_m4_dot_q7(m, facets + k * dims, dims);
+    if (n_facets != 0u) npin_m4_dots_q7(m, facets, dims, n_facets, dot);
 }
 
 void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { npin_m4_copy(dst, src, dims); }

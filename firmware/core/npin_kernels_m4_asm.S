@@ -56,34 +56,60 @@ npin_m4_dot:
     smlald  r3, r12, r7, r11
     .endm
 
-/* int64_t npin_m4_dot_q7(const int16_t *m, const int8_t *f, uint32_t n)   n a multiple of 8
- * sum of m[i] * f[i] for a Q7 row in storage order (docs/pin-spec.md §2.2), exact. */
-    .global npin_m4_dot_q7
-    .type npin_m4_dot_q7, %function
+/* Both dot kernels walk `k` facet rows of `n` components (n a multiple of 8) against the same m
+ * and store one exact int64 per row. The row loop is here too: a C loop calling a one-row
+ * function paid a push/pop of nine registers per facet. The inner loops need every register, so
+ * the row loop keeps m, 2n, the rows left and the output pointer on the stack. */
+    .macro DOTS name, BLOCK
+    .global \name
+    .type \name, %function
     .thumb_func
-npin_m4_dot_q7:
+\name:
     push    {r4-r11, lr}
+    sub     sp, sp, #16
+    str     r0, [sp, #0]            @ m
+    lsl     r2, r2, #1
+    str     r2, [sp, #4]            @ bytes of m
+    str     r3, [sp, #8]            @ rows left
+    ldr     r12, [sp, #52]          @ dot (fifth argument, above the locals and nine saved registers)
+    str     r12, [sp, #12]
+5:  ldr     r0, [sp, #0]
+    ldr     r2, [sp, #4]
+    add     r2, r0, r2              @ end of m
     movs    r3, #0                  @ r3:r12 = sum (lo:hi)
     mov     r12, #0
-    add     r2, r0, r2, lsl #1      @ r2 = end of m
     sub     lr, r2, r0
     ands    lr, lr, #48             @ bytes of m beyond a multiple of 64 (0, 16, 32 or 48)
     beq     2f
-    add     lr, r0, lr              @ first 8-element blocks until the rest is a multiple of 32
-1:  DOTQ7_8
+    add     lr, r0, lr              @ 8-element blocks until the rest is a multiple of 32
+1:  \BLOCK
     cmp     r0, lr
     bne     1b
 2:  cmp     r0, r2
     beq     4f
 3:  .rept 4
-    DOTQ7_8
+    \BLOCK
     .endr
     cmp     r0, r2
     bne     3b
-4:  mov     r0, r3
-    mov     r1, r12
+4:  ldr     lr, [sp, #12]
+    strd    r3, r12, [lr], #8
+    str     lr, [sp, #12]
+    ldr     lr, [sp, #8]
+    subs    lr, lr, #1
+    str     lr, [sp, #8]
+    bne     5b
+    add     sp, sp, #16
     pop     {r4-r11, pc}
-    .size npin_m4_dot_q7, . - npin_m4_dot_q7
+    .size \name, . - \name
+    .endm
+
+/* void npin_m4_dots_q15(const int16_t *m, const int16_t *f, uint32_t n, uint32_t k, int64_t *dot) */
+    DOTS npin_m4_dots_q15, DOT8
+
+/* void npin_m4_dots_q7(const int16_t *m, const int8_t *f, uint32_t n, uint32_t k, int64_t *dot)
+ * rows in Q7 storage order (docs/pin-spec.md §2.2) */
+    DOTS npin_m4_dots_q7, DOTQ7_8
 
     .macro UPDATE2 v, d, m         @ one word of two lanes: v <- v', m <- m' (r10, r11 scratch)
     pkhbt   r10, \v, \d, lsl #16      @ (v0, d0)

@@ -8,7 +8,7 @@ import numpy as np
 
 from firmware.board_target import BoardTarget
 from firmware.insn_count import ArmCallCounter
-from firmware.slab import pack_slab, slab_layout
+from firmware.slab import layout_of, pack_slab
 from quant.pin_fixed import PinFixed
 
 from ..pin_synth import synthetic_pin
@@ -16,6 +16,9 @@ from ..pin_synth import synthetic_pin
 DIMS = (64, 128, 256, 512)
 FACETS = (1, 8, 16)
 SLOTS = 8
+# Named shapes measured besides the grid: the mission Pin, and the largest routing Pin (every
+# CLINC150 intent: 384-d MiniLM vectors, 150 Q7 facets, docs/pin-spec.md §2.2).
+SHAPES = {"mission": (512, 16, 32, "q15"), "routing": (384, 150, 4, "q7")}
 
 
 @dataclass
@@ -38,6 +41,33 @@ def counter_for(elf, board: BoardTarget) -> ArmCallCounter:
     return ArmCallCounter(elf, board.cpu, (board.flash_origin, board.flash_size), ram)
 
 
+def _steps(cc: ArmCallCounter, sc: Scratch, pin, steps: int, seed: int) -> list[int]:
+    """Instructions of `steps` npin_step calls on a stream of the Pin's intents, each step's
+    status checked against the reference."""
+    cc.write(sc.slab, pack_slab(pin.params))
+    ref = PinFixed(pin.params)
+    xs, _ = pin.stream_q15(steps, seed=seed)
+    counts = []
+    for x in xs:
+        cc.write(sc.x, x.astype("<i2").tobytes())
+        cc.call("npin_push", sc.slab, sc.x)
+        res = cc.call("npin_step", sc.slab, sc.event)
+        ref.push(x)
+        st, _ = ref.step()
+        if res.r0 != st:
+            p = pin.params
+            raise AssertionError(f"D={p.dims} K={p.n_facets}: the ELF's npin_step returned {res.r0}, the reference {st}")
+        counts.append(res.instructions)
+    return counts
+
+
+def measure_shape(cc: ArmCallCounter, board: BoardTarget, name: str, steps: int = 5, seed: int = 0) -> int:
+    """Median instructions per step of a named shape (SHAPES)."""
+    d, k, r, fmt = SHAPES[name]
+    return int(np.median(_steps(cc, _scratch(board), synthetic_pin(d, k, r, seed=seed + d + k, facet_format=fmt),
+                                steps, seed)))
+
+
 def measure_grid(cc: ArmCallCounter, board: BoardTarget, steps: int = 5, seed: int = 0) -> dict:
     """{"update": {D: n}, "dots": {(D, K): n}, "step": {(D, K): median n}} (the step median over
     `steps` vectors of an intent stream; each step checked against the reference)."""
@@ -46,22 +76,8 @@ def measure_grid(cc: ArmCallCounter, board: BoardTarget, steps: int = 5, seed: i
     for d in DIMS:
         for k in FACETS:
             pin = synthetic_pin(d, k, SLOTS, seed=seed + d + k)
-            slab = pack_slab(pin.params)
-            cc.write(sc.slab, slab)
-            lay = slab_layout(d, k, SLOTS)
-            ref = PinFixed(pin.params)
-            xs, _ = pin.stream_q15(steps, seed=seed)
-            counts = []
-            for x in xs:
-                cc.write(sc.x, x.astype("<i2").tobytes())
-                cc.call("npin_push", sc.slab, sc.x)
-                res = cc.call("npin_step", sc.slab, sc.event)
-                ref.push(x)
-                st, _ = ref.step()
-                if res.r0 != st:
-                    raise AssertionError(f"D={d} K={k}: the ELF's npin_step returned {res.r0}, the reference {st}")
-                counts.append(res.instructions)
-            out["step"][(d, k)] = int(np.median(counts))
+            lay = layout_of(pin.params)
+            out["step"][(d, k)] = int(np.median(_steps(cc, sc, pin, steps, seed)))
             m = sc.slab + lay.offsets["m"]
             out["dots"][(d, k)] = cc.call("npin_dots_q15", m, sc.slab + lay.offsets["facets"], d, k, sc.dots).instructions
             if k == FACETS[0]:

@@ -18,7 +18,12 @@ from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
 from ..pin_synth import synthetic_pin
 from ..progress import progress_bar
-from .insn import DIMS, FACETS, counter_for, fit_cost, measure_grid
+from .energy import decision_energy
+from .insn import DIMS, FACETS, SHAPES, counter_for, fit_cost, measure_grid, measure_shape
+
+# Updates before the 150-intent Pin decides on CLINC150 (median updates to the first correct fire,
+# docs/routing-report.md): what one routing decision costs in steps.
+ROUTING_STEPS_PER_DECISION = 3
 
 
 def _git_commit() -> str:
@@ -40,7 +45,7 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
     board = load_board(board_id)
     kernel_sets = ["portable"] + (["m4"] if board.has_dsp else [])
     metrics: dict[str, float] = {}
-    fits, grids, builds = {}, {}, {}
+    fits, grids, builds, energy = {}, {}, {}, {}
     pin = synthetic_pin(*board.hil_shape, seed=11)
     with progress_bar(f"bench {board_id}", len(kernel_sets) * 2 + 2) as advance:
         for kern in kernel_sets:
@@ -61,6 +66,10 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                 metrics[f"insn.{kern}.step.D{d}.K{k}"] = n
             fits[kern] = {"step": fit_cost(grid["step"]), "dots": fit_cost(grid["dots"]),
                           "update": fit_cost(grid["update"])}
+            cc = counter_for(res.elf, board)
+            for shape in SHAPES:
+                metrics[f"insn.{kern}.step.{shape}"] = measure_shape(cc, board, shape)
+            energy[kern] = decision_energy(int(metrics[f"insn.{kern}.step.routing"]), ROUTING_STEPS_PER_DECISION)
             advance()
         if board.emulated or port:
             with open_target(board_id, pin.params, workdir / "serial", port=port) as target:
@@ -99,7 +108,9 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
         "meta": {"board": board_id, "date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "git": _git_commit(), "compiler": _compiler(), "cflags": f"-Os -mcpu={board.cpu} -mthumb {cflags}".strip(),
                  "builds": builds, "hil_shape": list(board.hil_shape), "port": port,
-                 "grid": {"dims": list(DIMS), "facets": list(FACETS)}},
+                 "grid": {"dims": list(DIMS), "facets": list(FACETS)},
+                 "shapes": {name: list(shape) for name, shape in SHAPES.items()}},
         "fits": fits,
+        "energy": energy,
         "metrics": metrics,
     }

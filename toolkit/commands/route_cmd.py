@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "clinc150"
@@ -32,12 +31,6 @@ def register(sub) -> None:
     p.add_argument("--cache", default="build/cache", help="where embeddings are cached")
     p.add_argument("-o", "--output", required=True, help="the Pin parameter file (*.q15.json)")
     p.set_defaults(func=cmd_train)
-
-
-def _shown(path) -> str:
-    """A path as the project shows it: relative to the repository when it can be."""
-    root = Path(__file__).resolve().parents[2]
-    return os.path.relpath(Path(path).resolve(), root)
 
 
 def _embedded(data_path, cache, task: str, seed: int):
@@ -79,6 +72,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from ..route.report import shown_path
     from ..pin_params_io import save_params
     from ..pin_config import write_atomic
     from ..progress import progress_bar
@@ -95,8 +89,8 @@ def cmd_train(args) -> int:
     save_params(out, pin.params, pin.scale, task.labels, task.labels)
     d = pin.design
     source = Path(data.source)
-    receipt = {"command": f"npin route train --data {_shown(args.data)} --task {args.task} --seed {args.seed}",
-               "data": _shown(source), "data_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+    receipt = {"command": f"npin route train --data {shown_path(args.data)} --task {args.task} --seed {args.seed}",
+               "data": shown_path(source), "data_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
                "task": task.name, "labels": task.n_labels,
                "design": {"eta": d.eta, "mu": d.mu, "threshold": d.threshold, "margin": d.margin},
                "validation": {k: v for k, v in d.val.items() if k != "answer_after_n"}}

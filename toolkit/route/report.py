@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,12 @@ ABLATION_METRICS = [("decision_accuracy", "decision acc.", "{:.1%}"), ("episode_
                     ("false_fires_per_episode", "false fires / ep.", "{:.3f}")]
 
 
+def shown_path(path) -> str:
+    """A path as the project shows it: relative to the repository when it can be."""
+    root = Path(__file__).resolve().parents[2]
+    return os.path.relpath(Path(path).resolve(), root)
+
+
 def _fmt(fmt, v):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
@@ -48,7 +55,7 @@ def run_route_bench(data_path, out: Path, tasks=None, episodes: int = 600, cache
     with progress_bar("MiniLM embeddings", len(texts)) as advance:
         vecs = cached_embeddings(texts, cache, advance)
     emb = dict(zip(texts, vecs))
-    results = {"data": data.source, "val_from_train": data.val_from_train, "episode_length": EPISODE,
+    results = {"data": shown_path(data.source), "val_from_train": data.val_from_train, "episode_length": EPISODE,
                "episodes": episodes, "val_episodes": VAL_EPISODES, "seed": seed, "tasks": {}}
     built = [make_task(data, emb, name, seed) for name in tasks]   # every task checked before any runs
     for task in built:
