@@ -109,7 +109,9 @@ def test_demo_host_only(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path), "--episodes", "2", "--host-only")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
-    assert lines[-1] == "bit-exact: 60 steps on the host twin"
+    routed = "20 real utterances on the host twin" if (CLINC / "data_full.json").exists() else \
+        "routing skipped (no CLINC150)"
+    assert lines[-1] == f"bit-exact: 60 steps on the host twin, {routed}"
     assert any(ln.startswith("  i16: 6 operations") and "output SNR" in ln for ln in lines)
 
 
@@ -122,3 +124,17 @@ def test_a_broken_compiler_is_a_one_line_error(tmp_path):
     assert res.returncode == 1
     assert res.stderr.startswith("error: building the host twin (ref kernels) failed:")
     assert not list(tmp_path.rglob("*.so"))          # nothing half-built left behind
+
+
+def test_a_layout_1_parameter_file_is_one_line_naming_the_version(tmp_path):
+    cfg = tmp_path / "pin.json"
+    assert main(["pin", "example-config", "-o", str(cfg), "--dims", "64", "--facets", "4"]) == 0
+    assert main(["pin", "quantize", str(cfg)]) == 0
+    doc = json.loads((tmp_path / "pin.q15.json").read_text())
+    doc["layout_version"] = 1
+    (tmp_path / "old.q15.json").write_text(json.dumps(doc))
+    res = run_cli("firmware", "gen", "--board", "mps2-an386", "--pin", str(tmp_path / "old.q15.json"),
+                  "-o", str(tmp_path / "fw"))
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[0].endswith("old.q15.json: layout version 1, this npin speaks 2")
+    assert not (tmp_path / "fw").exists()

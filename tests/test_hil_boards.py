@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(
 # (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, the mission's
 # full shape (D=512, K=16, 32 slots: a 52,552-byte slab) on the default M4 board, the M4 DSP
 # kernels (hand-scheduled assembly) on the same board, and the largest routing shape (every
-# CLINC150 intent: D=384, 150 Q7 facets, a 64,288-byte slab) with the M4 kernels.
+# CLINC150 intent: D=384, 150 Q7 facets, a 64,288-byte slab) with the M4 kernels, and Q7 facets
+# through the portable kernel on the Cortex-M3.
 RUNS = {
     "mps2-an386": ["--board", "mps2-an386"],
     "netduinoplus2": ["--board", "netduinoplus2"],
@@ -27,6 +28,7 @@ RUNS = {
     "mps2-an386-m4-kernels": ["--board", "mps2-an386", "--kernels", "m4", "--vectors", "3000"],
     "mps2-an386-routing-q7-m4": ["--board", "mps2-an386", "--shape", "384,150,4,q7", "--kernels", "m4",
                                  "--vectors", "400"],
+    "lm3s6965evb-q7": ["--board", "lm3s6965evb", "--shape", "128,40,8,q7", "--vectors", "3000"],
 }
 
 

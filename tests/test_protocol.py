@@ -83,6 +83,15 @@ def test_parameter_block_c_and_python_agree_and_every_flipped_byte_is_refused():
         assert check_block(bytes(bad)) is not None, i
 
 
+def test_a_layout_1_parameter_block_is_refused_naming_the_version():
+    block = bytearray(params_block(PIN.params))
+    block[6:8] = (1).to_bytes(2, "little")              # slab layout 1, as version-1 tools wrote it
+    cap = slab_layout(PIN.params.dims, PIN.params.n_facets, PIN.params.slots).total_bytes
+    want = "parameter block: slab layout 1; this firmware reads 2 (regenerate)"
+    assert FFI.string(LIB.npin_params_check(bytes(block), cap)).decode() == want
+    assert check_block(bytes(block)) == want
+
+
 def _client(port):
     link = FrameLink(port)
     client = PinClient(link, timeout=0.05, retries=0)
