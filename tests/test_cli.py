@@ -34,7 +34,7 @@ def test_verify_rejects_an_oversized_slab_naming_what_fits():
     res = run_cli("pin", "verify", "--steps", "10", "--dims", "1024", "--facets", "16", "--slots", "64")
     assert res.returncode == 1
     first = res.stderr.splitlines()[0]
-    assert first.startswith("error: D=1024 K=16 slots=64: slab needs 170440 bytes, 104904 over")
+    assert first.startswith("error: D=1024 K=16 slots=64: slab needs 170496 bytes, 104960 over")
     assert "fits: D=512 K=16 slots=32" in first
 
 

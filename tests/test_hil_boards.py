@@ -15,9 +15,9 @@ pytestmark = pytest.mark.skipif(
     reason="needs qemu-system-arm and arm-none-eabi-gcc (./run test installs both)")
 
 # (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, the mission's
-# full shape (D=512, K=16, 32 slots: a 52,552-byte slab) on the default M4 board, the M4 DSP
+# full shape (D=512, K=16, 32 slots: a 52,608-byte slab) on the default M4 board, the M4 DSP
 # kernels (hand-scheduled assembly) on the same board, and the largest routing shape (every
-# CLINC150 intent: D=384, 150 Q7 facets, a 64,288-byte slab) with the M4 kernels, and Q7 facets
+# CLINC150 intent: D=384, 150 Q7 facets, a 64,336-byte slab) with the M4 kernels, and Q7 facets
 # through the portable kernel on the Cortex-M3.
 RUNS = {
     "mps2-an386": ["--board", "mps2-an386"],

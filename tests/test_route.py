@@ -74,7 +74,7 @@ def test_csv_datasets_and_their_errors(tmp_path):
 
 def test_a_data_set_with_more_labels_than_a_slab_holds_is_refused_in_one_line():
     assert pin_shape(384, 150) == ("q7", 4) and pin_shape(384, 16) == ("q15", 8)
-    with pytest.raises(ConfigError, match="200 labels do not fit one Pin: at D=384 a 64 KiB slab holds at most 157"):
+    with pytest.raises(ConfigError, match="200 labels do not fit one Pin: at D=384 a 64 KiB slab holds at most 156"):
         pin_shape(384, 200)
 
 

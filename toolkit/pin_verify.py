@@ -87,7 +87,7 @@ def _compare(step: int, ref: PinFixed, buf, full: bool) -> None:
     ref_arrays = dict(m=ref.m, v=ref.v, x_last=ref.x_last, armed=ref.armed_words(), thr_q15=ref.thr_q15,
                       facet_norm=ref.facet_norm, stamp=ref.stamp, ring=ref.ring.ravel(),
                       facets=facet_storage(p.facets, p.facet_format).ravel(), tool=np.asarray(p.tool))
-    names = [n for n, _, _ in ARRAYS] if full else ARRAYS_EVERY_STEP
+    names = [n for n, *_ in ARRAYS] if full else ARRAYS_EVERY_STEP
     for name in names:
         got = lay.view(buf, name).astype(np.int64)
         want = np.asarray(ref_arrays[name], dtype=np.int64)

@@ -18,6 +18,7 @@
 #define NPIN_FLAG_Q7 0x0001u /* flags bit 0: facets are symmetric Q7 (int8_t) */
 
 #define NPIN_ALIGN8(n) (((n) + 7u) & ~7u)
+#define NPIN_ALIGN64(n) (((n) + 63u) & ~63u)
 #define NPIN_FACET_BYTES(flags) (((flags) & NPIN_FLAG_Q7) != 0u ? 1u : 2u)
 #define NPIN_ARMED_WORDS(K) (((K) + 31u) / 32u)
 #define NPIN_OFF_M(D, K, R, W) NPIN_HEADER_BYTES
@@ -27,7 +28,7 @@
 #define NPIN_OFF_THR(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_ARMED(D, K, R, W) + 4u * NPIN_ARMED_WORDS(K))
 #define NPIN_OFF_FNORM(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_THR(D, K, R, W) + 2u * (K))
 #define NPIN_OFF_TOOL(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_FNORM(D, K, R, W) + 4u * (K))
-#define NPIN_OFF_FACETS(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_TOOL(D, K, R, W) + 2u * (K))
+#define NPIN_OFF_FACETS(D, K, R, W) NPIN_ALIGN64(NPIN_OFF_TOOL(D, K, R, W) + 2u * (K)) /* a cache line */
 #define NPIN_OFF_STAMP(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_FACETS(D, K, R, W) + (W) * (K) * (D))
 #define NPIN_OFF_RING(D, K, R, W) NPIN_ALIGN8(NPIN_OFF_STAMP(D, K, R, W) + 4u * (R))
 #define NPIN_SLAB_BYTES(D, K, R, W) (NPIN_OFF_RING(D, K, R, W) + 2u * (R) * (D))

@@ -74,18 +74,21 @@ int npin_consume(uint8_t *slab, const int16_t *x, npin_event_t *event)
             /* 1. re-arm below thr - H */
             if (!(*word & bit) && !at_least(dot[j], (int64_t)rm * fn, (int32_t)w.thr[f] - h->hysteresis_q15))
                 *word |= bit;
-            /* 2. argmax and runner-up in one pass, ties to the lowest index */
-            if (b < 0 || beats(dot[j], fn, dot_b, fn_b)) {
-                r = b;
-                dot_r = dot_b;
-                fn_r = fn_b;
-                b = (int32_t)f;
-                dot_b = dot[j];
-                fn_b = fn;
-            } else if (r < 0 || beats(dot[j], fn, dot_r, fn_r)) {
-                r = (int32_t)f;
-                dot_r = dot[j];
-                fn_r = fn;
+            /* 2. argmax and runner-up in one pass, ties to the lowest index; written with
+             * selects, not branches: which facet leads is data, and hosts mispredict it */
+            {
+                int64_t d = dot[j];
+                int gb = (b < 0) | beats(d, fn, dot_b, fn_b);
+                int gr = (gb == 0) & ((r < 0) | beats(d, fn, dot_r, fn_r));
+                int32_t nr = gb ? b : (gr ? (int32_t)f : r);
+                int64_t ndr = gb ? dot_b : (gr ? d : dot_r);
+                uint32_t nfr = gb ? fn_b : (gr ? fn : fn_r);
+                b = gb ? (int32_t)f : b;
+                dot_b = gb ? d : dot_b;
+                fn_b = gb ? fn : fn_b;
+                r = nr;
+                dot_r = ndr;
+                fn_r = nfr;
             }
         }
     }
