@@ -55,6 +55,11 @@ def cmd_bench(args) -> int:
         print(f"  {kern:9s} step D=512 K=16: {m.get(f'insn.{kern}.step.D512.K16', 0):>7.0f} instructions "
               f"(fit {a:.0f} + {b:.3f}·D·K), update D=512: {m.get(f'insn.{kern}.update.D512', 0):.0f}, "
               f"16-facet check D=512: {m.get(f'insn.{kern}.dots.D512.K16', 0):.0f}, .text {m.get(f'size.{kern}..text', 0):.0f} B")
+    for kern, e in result["energy"].items():
+        print(f"  {kern:9s} mission step (D=512 K=16 Q15): {m[f'insn.{kern}.step.mission']:.0f} instructions; routing "
+              f"step (D=384 K=150 Q7): {m[f'insn.{kern}.step.routing']:.0f} instructions; per routing decision "
+              f"({e['steps_per_decision']} steps) on an {e['part']}: {e['decision_uj'][0]:.0f}-{e['decision_uj'][1]:.0f} uJ "
+              f"(CPI {e['cpi'][0]}-{e['cpi'][1]}, {e['volts']} V, {e['amps_per_hz'] * 1e12:.0f} uA/MHz)")
     for key in ("link.rtt_ms", "link.vectors_per_s", "pin.updates_to_first_pin.median", "pin.updates_to_first_pin.p90"):
         if key in m:
             print(f"  {key}: {m[key]:.3g}")
