@@ -11,12 +11,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common.errors import NpinError
+
 ROOT = Path(__file__).resolve().parent
 _loaded: dict[str, tuple] = {}
 
 
-class TwinBuildError(RuntimeError):
+class TwinBuildError(NpinError, RuntimeError):
     """The host C compiler could not build a twin; the message carries its last words."""
+
+    hint = "the twin needs gcc and the Python headers (./run installs gcc and python3-dev)"
 
 
 def build_dir() -> Path:

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import NpinError
 from quant.pin_fixed import PinParams
 
 from .board_target import BoardTarget
@@ -30,12 +31,8 @@ FRAME_OVERHEAD = 10
 STEP_RECORD = 12
 
 
-class FirmwareGenError(ValueError):
+class FirmwareGenError(NpinError, ValueError):
     """A project cannot be generated: str() names the problem, ``hint`` the fix."""
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from common.errors import NpinError
+
 VERSION = 2
 HEADER = struct.Struct("<BBHH")  # version, type, seq, payload length
 OVERHEAD = HEADER.size + 4
@@ -78,8 +80,10 @@ class Frame:
         return base + ("_RESP" if self.type & RESPONSE else "")
 
 
-class FrameError(ValueError):
-    pass
+class FrameError(NpinError, ValueError):
+    """A frame that fails COBS, length or CRC checks."""
+
+    hint = "check the serial link (baud rate, port) and that the board runs npin firmware"
 
 
 def parse_frame(encoded: bytes) -> Frame:

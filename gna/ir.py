@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.errors import NpinError
+
 MAX_BATCH = 8
 MAX_ELEMENTS = 65528          # per operand dimension, multiple of 8
 MAX_OUTPUTS = 65535
@@ -28,8 +30,10 @@ CHUNK_BY_BATCH = (12288, 6144, 4032, 3072, 2400, 2016, 1728, 1536)
 CNN_SCRATCH_BYTES = 2 << 20   # libGNA's one scratch buffer for convolution without pooling
 
 
-class GnaModelError(ValueError):
+class GnaModelError(NpinError, ValueError):
     """An operation breaks a GNA 2.0 rule: names the layer, the rule and the limit."""
+
+    hint = "check the model against docs/gna-model.md"
 
     def __init__(self, layer: int | None, kind: str, rule: str):
         where = f"layer {layer} ({kind})" if layer is not None else kind

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import NpinError
+
 from .emulator import RunResult
 from .ir import (Convolution, Copy, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent,
                  Transposition, check_model, output_dtype)
@@ -62,12 +64,14 @@ POOLING = {None: -1, "max": 1, "sum": 2}
 ALIGN = 64
 
 
-class LibGnaNotFound(RuntimeError):
-    pass
+class LibGnaNotFound(NpinError, RuntimeError):
+    hint = "build or install Intel's libGNA and set GNA_LIBRARY=/path/to/libgna.so"
 
 
-class GnaLibError(RuntimeError):
+class GnaLibError(NpinError, RuntimeError):
     """libGNA refused something; the message is the library's own."""
+
+    hint = "the model passed our 2.0 checks but not the library's: report it with the model file"
 
     def __init__(self, call: str, status: int, message: str):
         super().__init__(f"{call} returned {status}: {message}")

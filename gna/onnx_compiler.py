@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import NpinError
 from quant.pwl_design import activation, design_pwl
 from quant.quantizers import calibrate_range, quantize
 
@@ -33,8 +34,10 @@ ACC_HEADROOM = 2.0 ** 30   # calibrated pre-activation peak lands at half the in
 I8_LIMIT = 127 * 255       # largest |weight| an int8 weight times a uint8 multiplier reaches
 
 
-class CompileError(ValueError):
+class CompileError(NpinError, ValueError):
     """A graph the compiler cannot map: names the node and op, or the rule."""
+
+    hint = "see docs/gna-quant.md for the graphs the compiler maps"
 
 
 @dataclass

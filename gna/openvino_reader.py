@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.errors import NpinError
+
 SIMPLE = {"Tanh": "Tanh", "Relu": "Relu", "Sigmoid": "Sigmoid", "Add": "Add", "Multiply": "Mul",
           "Subtract": "Sub", "Divide": "Div"}
 
 
-class OpenVinoReadError(ValueError):
-    pass
+class OpenVinoReadError(NpinError, ValueError):
+    hint = "pass an OpenVINO IR (.xml with its .bin beside it) that OpenVINO itself can read"
 
 
 def read_openvino_ir(path):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.errors import NpinError
+
 from . import ir
 
 I16, I8, I32, COMPOUND = "i16", "i8", "i32", "compound"
@@ -96,7 +98,7 @@ CRASH_PROBES = [
 ]
 
 
-class Unrepresentable(ValueError):
+class Unrepresentable(NpinError, ValueError):
     """The family member cannot even be written in the IR (a type 2.0 does not have)."""
 
 

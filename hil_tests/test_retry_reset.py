@@ -73,9 +73,11 @@ def test_reset_button_mid_stream_resumes_bit_exact(fresh, hil_pin, board):
 def test_reset_state_reloads_the_parameter_block(fresh, hil_pin):
     client, ref = fresh
     xs, _ = hil_pin.stream_q15(5, seed=1)
-    client.push(xs)
-    client.step(5)
-    client.reset(P.RESET_STATE)
     from quant.pin_fixed import PinFixed
 
-    assert client.sync().digest == state_digest(PinFixed(ref.params))
+    cold = state_digest(PinFixed(ref.params))
+    client.push(xs)
+    client.step(5)
+    assert client.sync().digest != cold  # the stream really moved the state
+    client.reset(P.RESET_STATE)
+    assert client.sync().digest == cold

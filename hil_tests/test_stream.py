@@ -16,7 +16,7 @@ def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request):
     total = report.vectors + report2.vectors
     print(f"\n{total} vectors, {report.fires + report2.fires} fires, {report.feedbacks} feedbacks, "
           f"{report.vectors_per_s:.0f} vectors/s over the link")
-    assert total == n
+    assert client.sync().step == ref.step_count  # the device consumed every vector the reference did
     assert report.fires > 0 and report.feedbacks > 0, "the stream must exercise firing and feedback"
     assert report.device_events == report.fires
     lay = layout_of(ref.params)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.errors import NpinError
+
 from .q15 import I16_MAX, I16_MIN, isqrt, rshr15, sat16
 
 U32 = 0xFFFFFFFF
@@ -28,11 +30,13 @@ MAX_DIMS, MAX_FACETS, MIN_SLOTS, MAX_SLOTS = 2048, 1024, 2, 64
 FACET_FORMATS = {"q15": (I16_MAX, "<i2"), "q7": (127, "<i1")}
 
 
-class PinSpecError(ValueError):
+class PinSpecError(NpinError, ValueError):
     """Parameters outside docs/pin-spec.md; ``code`` is the C status the core would return."""
 
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
+    hint = "see docs/pin-spec.md §2 for the allowed parameters"
+
+    def __init__(self, code: int, message: str, hint: str | None = None):
+        super().__init__(message, hint)
         self.code = code
 
 

@@ -1,7 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
 from firmware.host_twin import KERNELS
+from parts import required
 from quant.pin_fixed import FACET_FORMATS, PinParams
 
 ALL_KERNELS = sorted(KERNELS)
@@ -23,3 +26,21 @@ def make_params(dims=64, facets=4, slots=8, seed=0, facet_format="q15", rows=Non
 @pytest.fixture
 def params():
     return make_params()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip for a part listed in NPIN_REQUIRE is a failure (see parts.py)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.skipped:
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    hit = sorted(set(re.findall(r"\[(\w+)\]", reason)) & required())
+    if hit:
+        rep.outcome = "failed"
+        rep.longrepr = f"NPIN_REQUIRE lists {', '.join(hit)}, but the test would skip: {reason}"
+
+
+def pytest_configure(config):
+    required()  # an unknown part in NPIN_REQUIRE stops the run before any test

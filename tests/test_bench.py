@@ -14,9 +14,9 @@ from toolkit.boards import load_board
 from toolkit.cli import main
 from toolkit.firmware_build import build_project
 from toolkit.pin_synth import synthetic_pin
+from parts import needs, skip_unless
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="needs arm-none-eabi-gcc (./run test installs it)")
+pytestmark = needs("arm")
 BOARD = load_board("mps2-an386")
 A = BOARD.ram_origin + 0x200000  # scratch memory for direct kernel calls
 
@@ -99,6 +99,7 @@ def test_routing_shape_step_on_the_m4(elves):
     assert portable > 3 * m4
 
 
+@needs("qemu")
 def test_bench_catches_a_deliberate_slowdown(tmp_path):
     """Only the exact figures are under test here: wall-clock figures (serial round trip, vectors/s)
     on a shared 2-core CI machine swing past any ratio, so they get a ratio no run can break."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from toolkit.cli import main
+from parts import needs, skip_unless
 
 
 def run_cli(*args):
@@ -85,7 +86,7 @@ def test_bench_prints_ratios(capsys):
 CLINC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clinc150"
 
 
-@pytest.mark.skipif(not (CLINC / "data_full.json").exists(), reason=f"CLINC150 is not at {CLINC}")
+@needs("clinc", "qemu", "arm")
 def test_demo_runs_end_to_end(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path), "--episodes", "4", "--no-gna")
     assert res.returncode == 0, res.stderr

@@ -10,15 +10,15 @@ from intelhex import IntelHex
 
 from firmware.params_block import params_block
 from firmware.project_gen import FirmwareGenError, check_fits, generate_project
-from toolkit.boards import all_boards, board_ids, load_board
+from toolkit.boards import BOARDS_DIR, all_boards, board_ids, load_board
 from toolkit.cli import main
-from toolkit.errors import ConfigError
+from common.errors import ConfigError
 from toolkit.firmware_build import build_project
 from toolkit.pin_params_io import save_params
 from toolkit.pin_synth import synthetic_pin
+from parts import needs, skip_unless
 
-needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                               reason="arm-none-eabi-gcc is not installed (./run test installs it)")
+needs_arm = needs("arm")
 
 
 def test_every_board_file_loads_and_the_default_exists():
@@ -28,6 +28,18 @@ def test_every_board_file_loads_and_the_default_exists():
     assert boards["mps2-an386"].qemu_machine == "mps2-an386" and boards["mps2-an386"].cpu == "cortex-m4"
     assert boards["microbit"].ram_size == 16 * 1024 and boards["lm3s6965evb"].ram_size == 64 * 1024
     assert boards["nucleo_f446re"].qemu_machine is None and boards["nucleo_f446re"].standard_platform == "ststm32"
+
+
+@pytest.mark.parametrize("table, typo, want", [("hil", "facts", "hil.facets"), ("uart", "buad", "uart.baud"),
+                                               ("", "clock_mhz", "clock_hz")])
+def test_a_misspelt_board_key_is_refused_with_the_nearest_valid_one(tmp_path, table, typo, want):
+    text = (BOARDS_DIR / "mps2-an386.toml").read_text()
+    lines = text.splitlines(keepends=True)
+    at = next(i + 1 for i, line in enumerate(lines) if line.startswith(f"[{table}]")) if table else 0
+    text = "".join(lines[:at] + [f"{typo} = 7\n"] + lines[at:])
+    (tmp_path / "mps2-an386.toml").write_text(text)
+    with pytest.raises(ConfigError, match=f"unknown key '{(table + '.') if table else ''}{typo}'.*did you mean '{want}'"):
+        load_board("mps2-an386", tmp_path)
 
 
 def test_unknown_board_suggests_the_nearest():

@@ -17,10 +17,9 @@ from toolkit.hil.lockstep import run_lockstep
 from toolkit.hil.qemu import QemuBoard
 from toolkit.pin_params_io import save_params
 from toolkit.pin_synth import synthetic_pin
+from parts import needs, skip_unless
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc (./run test installs both)")
+pytestmark = needs("qemu", "arm")
 BOARD = "mps2-an386"
 
 

@@ -11,16 +11,10 @@ from gna import emulator
 from gna.ir import Convolution, FullyConnectedAffine, GnaModel, GnaModelError, Pwl
 from gna.random_models import KINDS, random_case
 
-try:
-    from gna import libgna
+from gna import libgna
+from parts import needs
 
-    LIB_VERSION = libgna.library_version()
-except Exception as e:  # noqa: BLE001 - any failure to load means: no library here
-    LIB_VERSION, WHY = None, str(e)
-
-needs_lib = pytest.mark.skipif(LIB_VERSION is None,
-                               reason=f"libGNA not available: {WHY if LIB_VERSION is None else ''} "
-                                      "(the golden-vector tests still check the emulator)")
+needs_lib = needs("libgna")  # the golden-vector tests still check the emulator
 
 
 @needs_lib

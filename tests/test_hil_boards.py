@@ -9,10 +9,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from parts import needs, skip_unless
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc (./run test installs both)")
+pytestmark = needs("qemu", "arm")
 
 # (run name, npin hil run arguments): each board's [hil] shape with 10,000 vectors, the mission's
 # full shape (D=512, K=16, 32 slots: a 52,608-byte slab) on the default M4 board, the M4 DSP

@@ -8,7 +8,7 @@ from conftest import ALL_KERNELS, make_params
 from firmware.host_twin import HostTwin
 from firmware.slab import SLAB_MAX_BYTES, reference_state, slab_layout
 from quant.pin_fixed import ERR_FACET, PinFixed, PinSpecError
-from toolkit.errors import MismatchError
+from common.errors import MismatchError
 from toolkit.pin_verify import random_params, verify
 
 EDGE = st.sampled_from([-32768, -32767, -1, 0, 1, 32766, 32767])

@@ -13,15 +13,15 @@ from quant.episodes import Stream, episode_metrics, make_stream, rejection_upper
 from quant.facet_fit import class_centroids, fit_facets
 from quant.pin_tune import replay_stream, tune_pin
 from toolkit.cli import main
-from toolkit.errors import ConfigError
+from common.errors import ConfigError
 from toolkit.pin_params_io import load_params
 from toolkit.route.data import load_intents
 from toolkit.route.minilm import MiniLM
 from toolkit.route.pin_router import pin_shape
+from parts import needs, skip_unless
 
 CLINC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clinc150"
-needs_clinc = pytest.mark.skipif(not (CLINC / "data_full.json").exists(),
-                                 reason=f"CLINC150 is not at {CLINC} (the shared datasets folder)")
+needs_clinc = needs("clinc")
 ROUTING_PIN = Path(__file__).resolve().parents[1] / "toolkit" / "route" / "models" / "clinc150-intents.q15.json"
 
 

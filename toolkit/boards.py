@@ -5,12 +5,37 @@ import difflib
 import tomllib
 from pathlib import Path
 
+from common.errors import ConfigError
 from firmware.board_target import CPUS, NRF51_BAUD_CODES, UART_KINDS, BoardTarget
-
-from .errors import ConfigError
 
 BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 DEFAULT_BOARD = "mps2-an386"
+
+
+# every key a board file may hold, per table ("" is the top level)
+KEYS = {
+    "": {"id", "name", "cpu", "clock_hz", "emulated", "flash", "ram", "uart", "qemu", "platformio", "hil"},
+    "flash": {"origin", "size", "params_size"},
+    "ram": {"origin", "size"},
+    "uart": {"kind", "base", "baud", "irq", "init", "tx_pin", "rx_pin"},
+    "qemu": {"machine"},
+    "platformio": {"board", "upload", "standard_platform", "standard_board"},
+    "hil": {"dims", "facets", "slots"},
+}
+
+
+def _refuse_unknown_keys(doc: dict, where: str) -> None:
+    """A misspelt key would otherwise fall back to a default without a word."""
+    for table, allowed in KEYS.items():
+        node = doc if not table else doc.get(table, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: '{table}' must be a table", "see boards/README.md for the fields")
+        for key in sorted(set(node) - allowed):
+            name = f"{table}.{key}" if table else key
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            raise ConfigError(f"{where}: unknown key '{name}'" + (
+                f" (did you mean '{table + '.' if table else ''}{close[0]}'?)" if close else ""),
+                f"{'[' + table + '] takes' if table else 'the top level takes'}: {', '.join(sorted(allowed))}")
 
 
 def _need(doc: dict, path: str, kind, where: str):
@@ -26,6 +51,7 @@ def _need(doc: dict, path: str, kind, where: str):
 
 
 def parse_board(doc: dict, where: str) -> BoardTarget:
+    _refuse_unknown_keys(doc, where)
     cpu = _need(doc, "cpu", str, where)
     if cpu not in CPUS:
         raise ConfigError(f"{where}: cpu '{cpu}' is not one of {', '.join(CPUS)}")

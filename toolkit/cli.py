@@ -5,11 +5,11 @@ import argparse
 import sys
 import traceback
 
-from firmware.host_twin import TwinBuildError
+
+from common.errors import NpinError
 
 from .commands import (bench_cmd, boards_cmd, demo_cmd, firmware_cmd, gna_cmd, hil_cmd, pin_cmd, route_cmd,
                        vocoder_cmd)
-from .errors import NpinError
 
 COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd, bench_cmd, route_cmd, gna_cmd, vocoder_cmd)
 
@@ -32,11 +32,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
-        return 1
-    except TwinBuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        print("hint: the twin needs gcc and the Python headers (./run installs gcc and python3-dev)",
-              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

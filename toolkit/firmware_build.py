@@ -10,7 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BuildError
+from common.errors import BuildError
+
 
 # Sections that occupy flash, and those that occupy RAM (emlearn's size.py convention, plus ours).
 FLASH_SECTIONS = (".text", ".ARM.exidx", ".data", ".npin_params")

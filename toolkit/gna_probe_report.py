@@ -6,9 +6,9 @@ import datetime
 import json
 from pathlib import Path
 
+from common.files import write_atomic
 from gna.probe import ACCEPTANCE, CRASH_PROBES, DIM_PROBES, bisect, crash_probe
 
-from .pin_config import write_atomic
 from .progress import progress_bar
 
 

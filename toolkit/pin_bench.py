@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.timing import best_of
 from firmware.host_twin import FASTEST, HostTwin
 from quant.pin_fixed import FACET_FORMATS, PinParams
 
@@ -73,8 +74,7 @@ def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str]
         xp = ffi.from_buffer("int16_t[]", xs)
         lib.npin_twin_consume_n(twin._slab, xp, len(xs), 10)  # warm up
         repeat = 2000
-        best = min(_timed(lambda: lib.npin_twin_consume_n(twin._slab, xp, len(xs), repeat))
-                   for _ in range(rounds))
+        best = best_of(lambda: lib.npin_twin_consume_n(twin._slab, xp, len(xs), repeat), rounds)
         c_ns[name] = best / (repeat * len(xs)) * 1e9
     xf = xs.astype(np.float32) / 32768
     f = params.facets.astype(np.float32)
@@ -82,8 +82,3 @@ def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str]
     np_best = min(numpy_step_loop(f, xf, n_repeat) for _ in range(rounds))
     return BenchResult(dims, facets, c_ns, np_best / (n_repeat * len(xs)) * 1e9)
 
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0

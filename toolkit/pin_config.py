@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from common.errors import ConfigError
 from quant.pin_float import PinConfigFloat
-
-from .errors import ConfigError
 
 TOP_KEYS = {"dims": int, "slots": int, "eta": float, "mu": float, "threshold_gain": float,
             "threshold_min": float, "threshold_max": float, "hysteresis": float,
@@ -115,19 +112,3 @@ def example_config(dims: int = 512, facets: int = 8, seed: int = 0, slots: int =
                     "vector": [round(float(x), 6) for x in vecs[k]]} for k in range(facets)],
     }
 
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write through a temporary file so a failure never leaves half a file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

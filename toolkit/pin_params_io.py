@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ConfigError
+from common.files import write_atomic
 from firmware.slab import LAYOUT_VERSION
 from quant.pin_fixed import PinParams, PinSpecError, check_params
 from quant.pin_quantize import InputScale
 
-from .errors import ConfigError
-from .pin_config import write_atomic
 
 SCALARS = ("eta_q15", "mu_q15", "thr_gain_q15", "thr_min_q15", "thr_max_q15", "hysteresis_q15",
            "margin_q15", "min_norm", "slots")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import MismatchError
 from firmware.host_twin import HostTwin
 from firmware.slab import ARRAYS, facet_storage, layout_of, read_header
 from quant.pin_fixed import FACET_FORMATS, FIRED, PinFixed, PinParams
 
-from .errors import MismatchError
 
 HEADER_CHECKED = ("step", "ring_head", "ring_tail", "overrun", "last_fired", "fires")
 ARRAYS_EVERY_STEP = ("m", "v", "x_last", "armed", "thr_q15")

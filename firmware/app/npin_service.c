@@ -295,75 +295,82 @@ static int32_t do_reset(npin_service_t *s, uint32_t seq, const uint8_t *p, uint3
 
 typedef int32_t (*handler_t)(npin_service_t *, uint32_t, const uint8_t *, uint32_t, uint8_t *);
 
-static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
+/* Decode and check one frame in place: its payload length, or -1 once an ERROR has been sent. */
+static int32_t check_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
 {
-    int32_t n = npin_cobs_decode(f, encoded), out_len;
-    uint32_t type, seq, len;
-    uint16_t d;
-    npin_session_t *ss = s->session;
-    handler_t handler;
+    int32_t n = npin_cobs_decode(f, encoded);
+    uint32_t seq;
 
     if (n < 0) {
         send_error(s, NO_SEQ, NPIN_E_COBS, "malformed COBS encoding");
-        return;
+        return -1;
     }
     if ((uint32_t)n < NPIN_FRAME_OVERHEAD) {
         send_error(s, NO_SEQ, NPIN_E_TRUNCATED, "frame shorter than header and CRC");
-        return;
+        return -1;
     }
     if (npin_crc32(0, f, (uint32_t)n - 4u) != get32(f + n - 4)) {
         send_error(s, NO_SEQ, NPIN_E_CRC, "CRC-32 mismatch");
-        return;
+        return -1;
     }
-    type = f[1];
     seq = get16(f + 2);
-    len = get16(f + 4);
     if (f[0] != NPIN_PROTO_VERSION) {
         send_error(s, seq, NPIN_E_VERSION, "protocol version is not 2");
-        return;
+        return -1;
     }
-    if (len != (uint32_t)n - NPIN_FRAME_OVERHEAD) {
+    if (get16(f + 4) != (uint32_t)n - NPIN_FRAME_OVERHEAD) {
         send_error(s, seq, NPIN_E_TRUNCATED, "payload length differs from the header's");
+        return -1;
+    }
+    return (int32_t)get16(f + 4);
+}
+
+/* SYNC is answered every time and never cached: it is how the host learns where the device stands. */
+static void answer_sync(npin_service_t *s, uint8_t *f, uint32_t seq, uint32_t len)
+{
+    uint8_t *o = f + NPIN_FRAME_HEADER; /* the request is consumed: answer in place */
+    const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
+    const npin_session_t *ss = s->session;
+    uint32_t nonce;
+
+    if (len != 4u) {
+        send_error(s, seq, NPIN_E_ARG, "SYNC: payload is nonce u32");
         return;
     }
+    nonce = get32(o);
+    put32(o, nonce);
+    put32(o + 4, ss->boot_count);
+    put16(o + 8, ss->last_seq);
+    put16(o + 10, (uint16_t)((ss->have_last ? 1u : 0u) | (s->warm ? 2u : 0u) | (s->params_ok ? 4u : 0u)));
+    put32(o + 12, s->params_ok ? h->step : 0u);
+    put32(o + 16, s->params_ok ? npin_state_digest(s->slab) : 0u);
+    put32(o + 20, s->params_ok ? h->ring_head - h->ring_tail : 0u);
+    send_frame(s, f, NPIN_MSG_SYNC | NPIN_RESPONSE, seq, 24u);
+}
 
+/* The handler of a state-changing request; none for HELLO, SYNC and unknown types. */
+static handler_t handler_for(uint32_t type)
+{
     switch (type) {
-    case NPIN_MSG_HELLO:
-        send_hello(s, seq, 0);
-        return;
-    case NPIN_MSG_SYNC: {
-        uint8_t *o = f + NPIN_FRAME_HEADER; /* the request is consumed: answer in place */
-        uint32_t nonce;
-        const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
-        if (len != 4u) {
-            send_error(s, seq, NPIN_E_ARG, "SYNC: payload is nonce u32");
-            return;
-        }
-        nonce = get32(o);
-        put32(o, nonce);
-        put32(o + 4, ss->boot_count);
-        put16(o + 8, ss->last_seq);
-        put16(o + 10, (uint16_t)((ss->have_last ? 1u : 0u) | (s->warm ? 2u : 0u) | (s->params_ok ? 4u : 0u)));
-        put32(o + 12, s->params_ok ? h->step : 0u);
-        put32(o + 16, s->params_ok ? npin_state_digest(s->slab) : 0u);
-        put32(o + 20, s->params_ok ? h->ring_head - h->ring_tail : 0u);
-        send_frame(s, f, NPIN_MSG_SYNC | NPIN_RESPONSE, seq, 24u);
-        return;
+    case NPIN_MSG_PUSH: return do_push;
+    case NPIN_MSG_STEP: return do_step;
+    case NPIN_MSG_READ_STATE: return do_read;
+    case NPIN_MSG_FEEDBACK: return do_feedback;
+    case NPIN_MSG_BENCH: return do_bench;
+    case NPIN_MSG_RESET: return do_reset;
+    default: return (handler_t)0;
     }
-    case NPIN_MSG_PUSH: handler = do_push; break;
-    case NPIN_MSG_STEP: handler = do_step; break;
-    case NPIN_MSG_READ_STATE: handler = do_read; break;
-    case NPIN_MSG_FEEDBACK: handler = do_feedback; break;
-    case NPIN_MSG_BENCH: handler = do_bench; break;
-    case NPIN_MSG_RESET: handler = do_reset; break;
-    default:
-        send_error(s, seq, NPIN_E_TYPE, "unknown message type");
-        return;
-    }
+}
 
-    /* Sequence rule: the last applied number again is a retry (answer from the cache); one behind
-     * it by half the space or less is stale; anything ahead is new. */
-    d = (uint16_t)(seq - ss->last_seq);
+/* Apply a request exactly once. Sequence rule: the last applied number again is a retry (answered
+ * from the cache); one behind it by half the space or less is stale; anything ahead is new. */
+static void apply_once(npin_service_t *s, uint8_t *f, uint32_t type, uint32_t seq, uint32_t len,
+                       handler_t handler)
+{
+    npin_session_t *ss = s->session;
+    uint16_t d = (uint16_t)(seq - ss->last_seq);
+    int32_t out_len;
+
     if (ss->have_last && d == 0u) {
         npin_cobs_emit(s->resp, ss->resp_len, s->put); /* the cached response, unchanged */
         s->put(0);
@@ -378,7 +385,6 @@ static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
         send_error(s, seq, NPIN_E_PARAMS, s->params_error);
         return;
     }
-
     /* The request lives in f; the response is built in the retained buffer, so a retry after a
      * warm reset still finds it. */
     ss->applying = 1;
@@ -395,6 +401,31 @@ static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
     session_commit(s);
     send_frame(s, s->resp, type | NPIN_RESPONSE, seq, (uint32_t)out_len);
     if (type == NPIN_MSG_RESET && f[NPIN_FRAME_HEADER] == NPIN_RESET_REBOOT && s->reboot) s->reboot();
+}
+
+static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
+{
+    int32_t len = check_frame(s, f, encoded);
+    uint32_t type, seq;
+    handler_t handler;
+
+    if (len < 0) return;
+    type = f[1];
+    seq = get16(f + 2);
+    if (type == NPIN_MSG_HELLO) {
+        send_hello(s, seq, 0);
+        return;
+    }
+    if (type == NPIN_MSG_SYNC) {
+        answer_sync(s, f, seq, (uint32_t)len);
+        return;
+    }
+    handler = handler_for(type);
+    if (!handler) {
+        send_error(s, seq, NPIN_E_TYPE, "unknown message type");
+        return;
+    }
+    apply_once(s, f, type, seq, (uint32_t)len, handler);
 }
 
 void npin_service_byte(npin_service_t *s, uint8_t byte)

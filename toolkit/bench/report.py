@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from ..pin_config import write_atomic
+from common.files import write_atomic
+
 from .compare import Verdict
 
 

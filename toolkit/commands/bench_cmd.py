@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from common.errors import ConfigError, MismatchError
+from common.files import write_atomic
+
 from ..bench.compare import EXACT_TOLERANCE, NOISY_RATIO, compare
 from ..bench.report import history, html_report, junit, store_run
 from ..bench.run import run_bench
 from ..boards import DEFAULT_BOARD
-from ..errors import ConfigError, MismatchError
-from ..pin_config import write_atomic
 
 
 def register(sub) -> None:

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import MismatchError
+from common.files import write_atomic
 from firmware.host_twin import FASTEST, HostTwin
 from quant.pin_fixed import PinFixed
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 
 from ..boards import DEFAULT_BOARD
-from ..errors import MismatchError
 from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
 from ..intent_stream import intent_episodes
-from ..pin_config import example_config, load_pin_config, write_atomic
+from ..pin_config import example_config, load_pin_config
 from ..pin_params_io import save_params
 from ..progress import progress_bar
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import MismatchError
 from firmware.host_twin import FASTEST, HostTwin
 from quant.pin_fixed import FIRED, PinFixed
 
-from ..errors import MismatchError
 from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
 from ..pin_params_io import load_params

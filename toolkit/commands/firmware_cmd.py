@@ -7,11 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from common.errors import ConfigError
 from firmware.params_block import params_block, params_id_of
-from firmware.project_gen import FirmwareGenError, generate_project
+from firmware.project_gen import generate_project
 
 from ..boards import DEFAULT_BOARD, load_board
-from ..errors import ConfigError
 from ..firmware_build import build_project
 from ..pin_params_io import load_params
 
@@ -45,11 +45,8 @@ def register(sub) -> None:
 def cmd_gen(args) -> int:
     board = load_board(args.board)
     params, *_ = load_params(args.pin)
-    try:
-        meta = generate_project(board, params, Path(args.output), embed_params=args.params == "embedded",
-                                kernels=args.kernels)
-    except FirmwareGenError as e:
-        raise ConfigError(str(e), e.hint) from e
+    meta = generate_project(board, params, Path(args.output), embed_params=args.params == "embedded",
+                            kernels=args.kernels)
     print(f"wrote {args.output}: {board.id}, D={meta['dims']} K={meta['facets']} slots={meta['slots']}, "
           f"slab {meta['slab_bytes']} bytes, parameters {args.params}, build id {meta['build_id'][:16]}")
     print(f"build: npin firmware build {args.output}   (or: pio run -d {args.output})")

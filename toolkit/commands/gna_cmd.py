@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ConfigError, MismatchError, NpinError
+from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
-from gna.ir import GnaModelError
 from gna.model_io import load_model
 from gna.random_models import KINDS, random_case
 
-from ..errors import ConfigError, MismatchError, NpinError
 from ..progress import progress_bar
 
 
@@ -68,10 +68,7 @@ def _libgna():
 
 
 def cmd_run(args) -> int:
-    try:
-        model = load_model(args.model)
-    except GnaModelError as e:
-        raise ConfigError(str(e), "check the model against docs/gna-model.md") from e
+    model = load_model(args.model)
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -171,22 +168,16 @@ def cmd_bench(args) -> int:
     print(f"per inference, best of {args.rounds}; libGNA {lib.library_version()} (model creation excluded)")
     print(f"{'model':34s} {'emulator':>10s} {'lib Generic':>12s} {'lib AVX2':>10s} {'vs Generic':>11s} {'vs AVX2':>8s}")
     for name, (model, x) in _bench_models().items():
-        emu = min(_timed(lambda: emulator.run(model, x)) for _ in range(args.rounds))
+        emu = best_of(lambda: emulator.run(model, x), args.rounds)
         per = {}
         for acc in ("generic", "avx2"):
             reps = 8
-            one = min(_timed(lambda: lib.run(model, x, acc, 1)) for _ in range(args.rounds))
-            many = min(_timed(lambda: lib.run(model, x, acc, 1 + reps)) for _ in range(args.rounds))
+            one = best_of(lambda: lib.run(model, x, acc, 1), args.rounds)
+            many = best_of(lambda: lib.run(model, x, acc, 1 + reps), args.rounds)
             per[acc] = max(many - one, 1e-9) / reps
         print(f"{name:34s} {emu * 1e3:9.3f}ms {per['generic'] * 1e3:11.3f}ms {per['avx2'] * 1e3:9.3f}ms "
               f"{per['generic'] / emu:10.2f}x {per['avx2'] / emu:7.2f}x")
     return 0
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 # -- ONNX compiler ---------------------------------------------------------------------------------
@@ -231,12 +222,9 @@ def _load_inputs(path) -> np.ndarray:
 
 
 def _compile(model, calib, **kw):
-    from gna.onnx_compiler import CompileError, compile_onnx
+    from gna.onnx_compiler import compile_onnx
 
-    try:
-        return compile_onnx(model, calib, **kw)
-    except CompileError as e:
-        raise ConfigError(str(e), "see docs/gna-quant.md for the supported graphs") from e
+    return compile_onnx(model, calib, **kw)
 
 
 def cmd_compile(args) -> int:

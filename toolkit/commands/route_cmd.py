@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def _embedded(data_path, cache, task: str, seed: int):
-    from ..errors import NpinError
+    from common.errors import NpinError
     from ..progress import progress_bar
     from ..route.data import load_intents
     from ..route.minilm import EmbedderMissing, cached_embeddings
@@ -51,7 +51,7 @@ def _embedded(data_path, cache, task: str, seed: int):
 
 
 def cmd_bench(args) -> int:
-    from ..errors import NpinError
+    from common.errors import NpinError
     from ..route.minilm import EmbedderMissing
     from ..route.report import markdown, run_route_bench, verdict
 
@@ -74,7 +74,7 @@ def cmd_bench(args) -> int:
 def cmd_train(args) -> int:
     from ..route.report import shown_path
     from ..pin_params_io import save_params
-    from ..pin_config import write_atomic
+    from common.files import write_atomic
     from ..progress import progress_bar
     from ..route.bench import VAL_EPISODES
     from ..route.pin_router import fit_steps, train_routing_pin

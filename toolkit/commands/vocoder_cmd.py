@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from common.errors import ConfigError
+
 
 
 def register(sub) -> None:

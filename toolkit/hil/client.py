@@ -7,9 +7,8 @@ import struct
 
 import numpy as np
 
+from common.errors import NpinError
 from firmware import protocol as P
-
-from ..errors import NpinError
 
 
 class DeviceError(NpinError):

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import MismatchError
 from firmware import protocol as P
 from firmware.slab import layout_of, read_state, state_digest, write_state
 from quant.pin_fixed import FIRED, PinFixed
-
-from ..errors import MismatchError
 
 
 @dataclass

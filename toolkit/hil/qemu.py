@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..errors import NpinError
+from common.errors import NpinError
 
 
 def _free_port() -> int:

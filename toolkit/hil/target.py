@@ -6,13 +6,13 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import ConfigError, NpinError
 from firmware import protocol as P
 from firmware.board_target import BoardTarget
-from firmware.project_gen import FirmwareGenError, generate_project
+from firmware.project_gen import generate_project
 from quant.pin_fixed import PinParams
 
 from ..boards import load_board
-from ..errors import ConfigError, NpinError
 from ..firmware_build import BuildResult, build_project
 from .client import PinClient
 from .link import FrameLink
@@ -59,10 +59,7 @@ def prepare(board_id: str, params: PinParams, workdir: Path,
             kernels: str = "portable") -> tuple[BoardTarget, BuildResult]:
     board = load_board(board_id)
     project = Path(workdir) / (board_id if kernels == "portable" else f"{board_id}-{kernels}")
-    try:
-        generate_project(board, params, project, kernels=kernels)
-    except FirmwareGenError as e:
-        raise ConfigError(str(e), e.hint) from e
+    generate_project(board, params, project, kernels=kernels)
     build = build_project(project)
     build.meta["project"] = str(project)
     return board, build

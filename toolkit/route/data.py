@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from common.errors import ConfigError
+
 
 OOS = "oos"
 SPLITS = ("train", "val", "test")

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import NpinError
+
 MAX_TOKENS = 128  # CLINC utterances are far shorter; the model allows 256
 
 
-class EmbedderMissing(RuntimeError):
-    pass
+class EmbedderMissing(NpinError, RuntimeError):
+    hint = "run the set-up (./run) to install the sentence embedder"
 
 
 def model_dir() -> Path:

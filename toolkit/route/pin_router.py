@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import ConfigError
 from firmware.host_twin import FASTEST, HostTwin
 from firmware.slab import SLAB_MAX_BYTES, slab_layout
 from quant.episodes import Stream
@@ -16,7 +17,6 @@ from quant.pin_float import cosine_scores, mind_trajectory, unit_rows
 from quant.pin_quantize import InputScale, calibrate_input_scale, quantize_pin
 from quant.pin_tune import PinDesign, replay_stream, tune_pin, tune_steps
 
-from ..errors import ConfigError
 from .baselines import Method
 from .tasks import Task
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import write_atomic
 from quant.episodes import EPISODE, OOS_SHARE
 
-from ..pin_config import write_atomic
 from ..progress import progress_bar
 from .bench import IN_SCOPE_REJECTION, VAL_EPISODES, run_task, task_steps
 from .data import load_intents

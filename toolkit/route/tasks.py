@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import ConfigError
 from quant.episodes import Stream, make_stream
 
-from ..errors import ConfigError
 from .data import OOS, IntentData
 
 TASKS = ("domains", "intents16", "intents")

@@ -19,7 +19,7 @@ CALIB_INPUTS = 384    # input vectors drawn from running them
 def load_model(path=MODEL_PATH):
     import onnx
 
-    from ..errors import ConfigError
+    from common.errors import ConfigError
 
     path = Path(path)
     if not path.exists():

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from common.errors import ConfigError
+
 
 SAMPLE_RATE = 16000
 SOUNDS = Path(os.environ.get("NPIN_ASTERISK_SOUNDS", "/usr/share/asterisk/sounds"))
