@@ -8,12 +8,13 @@ import numpy as np
 from . import corpus
 from .export import MEAN_VOICE, config_of, for_speaker
 from .features import log_mel
-from .synth import FloatVocoder
+from .synth import SILENCE, windows
 
 MODEL_PATH = Path(__file__).resolve().parents[2] / "gna" / "models" / "film_vocoder.onnx"
 RECEIPT_PATH = MODEL_PATH.with_suffix(".receipt.json")
 CALIB_FILES = 12      # training prompts per voice
-CALIB_INPUTS = 384    # input vectors drawn from running them
+CALIB_INPUTS = 512    # mel windows drawn from them
+CALIB_SILENCE = 8     # and windows of digital silence, which every stream meets at its ends
 
 
 def load_model(path=MODEL_PATH):
@@ -30,23 +31,19 @@ def load_model(path=MODEL_PATH):
         raise ConfigError(f"{path} is not an ONNX model: {e}", "pass the film_vocoder.onnx that `npin vocoder train` wrote") from e
 
 
-def calibration_inputs(float_vocoder, mels: list[tuple[np.ndarray, int]], n: int = CALIB_INPUTS,
-                       seed: int = 0) -> np.ndarray:
-    """Input vectors as the float vocoder meets them (mel window + its own past output), sampled."""
-    seen: list = []
-    for logmel, n_samples in mels:
-        float_vocoder(logmel, n_samples, record=seen)
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(seen), min(len(seen), n), replace=False))
-    return np.stack([seen[i] for i in pick])[:, None, :]
-
-
-def calibration_mels(voice: str, cfg, seed: int = 0) -> list[tuple[np.ndarray, int]]:
-    """Log-mels of training prompts of the voice (of every training voice for the mean voice)."""
+def calibration_inputs(voice: str, cfg, n: int = CALIB_INPUTS, seed: int = 0) -> np.ndarray:
+    """[n + CALIB_SILENCE, 1, inputs] mel windows of training prompts of the voice (of every training
+    voice for the mean voice), sampled, then windows of pure silence. Without those the output
+    layer's range is set by the quietest training frames and clips deeper silence (one voice's
+    held-out int16 log-magnitude fell from 55 to 34 dB SNR against float that way)."""
     speakers = cfg.speakers if voice == MEAN_VOICE else (voice,)
     utts = [u for u in corpus.utterances() if u.split == "train" and u.speaker in speakers]
-    pick = np.random.default_rng(seed).choice(len(utts), min(len(utts), CALIB_FILES * len(speakers)), replace=False)
-    return [(log_mel(x), len(x)) for _, x in corpus.load([utts[i] for i in sorted(pick)])]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(utts), min(len(utts), CALIB_FILES * len(speakers)), replace=False)
+    wins = np.concatenate([windows(log_mel(x), cfg) for _, x in corpus.load([utts[i] for i in sorted(pick)])])
+    picked = wins[np.sort(rng.choice(len(wins), min(len(wins), n), replace=False))]
+    silence = windows(np.full((cfg.n_mels, CALIB_SILENCE), SILENCE, np.float32), cfg)
+    return np.concatenate([picked, silence])[:, None, :]
 
 
 def compile_voice(model, voice: str, weights: str = "i16", calib: np.ndarray | None = None):
@@ -55,5 +52,5 @@ def compile_voice(model, voice: str, weights: str = "i16", calib: np.ndarray | N
 
     m = for_speaker(model, voice)
     if calib is None:
-        calib = calibration_inputs(FloatVocoder(m), calibration_mels(voice, config_of(model)))
+        calib = calibration_inputs(voice, config_of(model))
     return compile_onnx(m, calib, weights=weights), m

@@ -1,8 +1,7 @@
 """Trained weights -> the per-frame ONNX model GNA runs (docs/vocoder.md §2).
 
-Graph: mel_window [1, window*n_mels + feedback] (element j*n_mels + m is mel band m of the window's
-frame j; then the last `feedback` output samples, oldest first) -> Gemm -> Mul(gamma) -> Add(beta)
--> LeakyRelu -> ... -> Gemm -> block [1, 160].
+Graph: mel_window [1, window*n_mels] (element j*n_mels + m is mel band m of the window's frame j)
+-> Gemm -> Mul(gamma) -> Add(beta) -> LeakyRelu -> ... -> Gemm -> log_magnitude [1, bins].
 The input normalisation is folded into the first Gemm. The FiLM constants in the graph
 (film.gamma.L / film.beta.L) belong to one speaker; every speaker's, and their mean ("mean", for
 voices never trained on), ride along as extra initializers film.<speaker>.gamma.L, so one file
@@ -15,7 +14,7 @@ import json
 import numpy as np
 
 from .features import MEL
-from .model import HOP, VocoderConfig
+from .model import VocoderConfig
 
 MEAN_VOICE = "mean"
 
@@ -32,16 +31,11 @@ def to_onnx(weights: dict, cfg: VocoderConfig, speaker: str, receipt: dict | Non
     from onnx import TensorProto, helper, numpy_helper
 
     w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-    mean, std = w["mel_mean"].reshape(-1), w["mel_std"].reshape(-1)
-    w0 = w["inp.weight"]                            # [H, n_mels, window]
-    w0n = w0 / std[None, :, None]
-    b0 = w["inp.bias"] - np.einsum("hmj,m->h", w0n, mean)
-    first = np.concatenate([w0n.transpose(0, 2, 1).reshape(cfg.hidden, -1),              # mel, frame-major
-                            w["past.weight"].transpose(0, 2, 1).reshape(cfg.hidden, -1)], axis=1)  # past, oldest first
-    gemms = [(first, b0)]
+    w0 = w["inp.weight"] / w["mel_std"][None, :]     # the normalisation folded in, as model.py trains it
+    gemms = [(w0, w["inp.bias"] - w0 @ w["mel_mean"])]
     for i in range(cfg.layers - 1):
-        gemms.append((w[f"mid.{i}.weight"][:, :, 0], w[f"mid.{i}.bias"]))
-    gemms.append((w["out.weight"][:, :, 0], w["out.bias"]))
+        gemms.append((w[f"mid.{i}.weight"], w[f"mid.{i}.bias"]))
+    gemms.append((w["out.weight"], w["out.bias"]))
     table = _film_table(w, cfg)
     if speaker not in table:
         raise ValueError(f"speaker '{speaker}' is not one of {sorted(table)}")
@@ -51,7 +45,7 @@ def to_onnx(weights: dict, cfg: VocoderConfig, speaker: str, receipt: dict | Non
     for i, (wm, b) in enumerate(gemms):
         inits += [numpy_helper.from_array(wm.astype(np.float32), f"fc{i}.weight"),
                   numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias")]
-        y = f"fc{i}" if i < len(gemms) - 1 else "block"
+        y = f"fc{i}" if i < len(gemms) - 1 else "log_magnitude"
         nodes.append(helper.make_node("Gemm", [x, f"fc{i}.weight", f"fc{i}.bias"], [y], name=f"fc{i}", transB=1))
         x = y
         if i < cfg.layers:
@@ -69,10 +63,10 @@ def to_onnx(weights: dict, cfg: VocoderConfig, speaker: str, receipt: dict | Non
     graph = helper.make_graph(
         nodes, "film_vocoder",
         [helper.make_tensor_value_info("mel_window", TensorProto.FLOAT, [1, cfg.inputs])],
-        [helper.make_tensor_value_info("block", TensorProto.FLOAT, [1, HOP])], inits)
+        [helper.make_tensor_value_info("log_magnitude", TensorProto.FLOAT, [1, cfg.bins])], inits)
     model = helper.make_model(graph, producer_name="npin", opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"vocoder": json.dumps(cfg.as_dict()), "mel": json.dumps(MEL.as_dict()), "hop": str(HOP),
+    meta = {"vocoder": json.dumps(cfg.as_dict()), "mel": json.dumps(MEL.as_dict()), "hop": str(MEL.hop),
             "speaker": speaker, "voices": json.dumps(sorted(table))}
     if receipt is not None:
         meta["receipt"] = json.dumps(receipt, sort_keys=True)

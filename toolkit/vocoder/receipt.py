@@ -14,7 +14,8 @@ from .export import to_onnx
 from .model import VocoderConfig
 
 
-def finish_training(work: Path, cfg: VocoderConfig, stages: list[dict], out: Path | None, per_speaker: int) -> Path:
+def finish_training(work: Path, cfg: VocoderConfig, stages: list[dict], out: Path | None, per_speaker: int,
+                    command: str = "npin vocoder train") -> Path:
     """`stages`: the train() metadata of each training run that led to work/weights.npz, in order."""
     import onnx
 
@@ -32,10 +33,13 @@ def finish_training(work: Path, cfg: VocoderConfig, stages: list[dict], out: Pat
     receipt = {
         "onnx": out.name, "onnx_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "data": digest(utterances()), "mel": stages[-1]["mel"], "model": cfg.as_dict(),
-        "training": [{"train": m["train"], "device": m["device"], "torch": m["torch"], "seconds": m["seconds"],
-                      "loss_history": [{k: h[k] for k in ("phase", "step", "loss", "mel_l1")} for h in m["history"]]}
+        "command": command,
+        "training": [{"train": m["train"], "device": m["device"], "torch": m["torch"], "threads": m.get("threads"),
+                      "seconds": m["seconds"], "frames": m.get("frames"),
+                      "loss_history": [{k: h[k] for k in ("phase", "step", "loss", "l1", "sc")} for h in m["history"]]}
                      for m in stages],
-        "metrics": res["summary"], "cost": res["cost"], "verdict": res["verdict"],
+        "metrics": res["summary"], "cost": res["cost"], "verdict": res["verdict"], "phase": res["phase"],
+        "speed": res["speed"],
         "griffin_lim_iterations": res["griffin_lim_iterations"], "eval_per_speaker": per_speaker,
         "licenses": "trained on Asterisk prompts: CC-BY-SA-3.0 (Allison Smith, June Wallack), CC-BY-3.0 (Carlo Flora)",
     }

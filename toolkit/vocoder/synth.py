@@ -1,39 +1,44 @@
-"""Mel -> waveform through the per-block vocoder: float (ONNX Runtime) or GNA (compiled, emulated).
+"""Log-mel -> waveform: the network (float in ONNX Runtime, or compiled for GNA 2.0 on the emulator)
+predicts each frame's log-magnitude spectrum, the host reconstructs the phase (`phase.py`).
 
-One inference per 10 ms block. The host assembles each input vector — the block's mel window, then
-the last `feedback` samples the vocoder produced — and, on GNA, quantizes it with the model's input
-scale; the block's 160 output samples are int16 at the compiled output scale.
+Two modes (docs/vocoder.md §3): offline (fast Griffin-Lim over the whole utterance) and streaming
+(`StreamingVocoder`: one mel frame in, at most one 10 ms hop out, bounded look-ahead).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import phase
 from .features import MEL
-from .model import HOP, VocoderConfig
+from .model import VocoderConfig
 
 SILENCE = float(np.log(MEL.log_floor))
+OFFLINE_ITERATIONS = 100
+STREAM_LOOKAHEAD = 1          # phase look-ahead frames (RTISI-LA)
+STREAM_ITERATIONS = 16        # refinement rounds per arriving frame
 
 
-def windows(logmel: np.ndarray, cfg: VocoderConfig, n_samples: int) -> np.ndarray:
-    """[blocks, window*n_mels], frame-major: block b reads frames b-frames_before .. (silence beyond the ends)."""
-    blocks = -(-n_samples // HOP)
-    first = -cfg.frames_before
-    last = blocks - 1 + cfg.window - 1 + first
-    pad_l, pad_r = -first, max(0, last - (logmel.shape[1] - 1))
-    m = np.pad(logmel, ((0, 0), (pad_l, pad_r)), constant_values=SILENCE)
-    idx = np.arange(blocks)[:, None] + np.arange(cfg.window)[None, :]
-    return np.ascontiguousarray(m[:, idx].transpose(1, 2, 0).reshape(blocks, -1))
+def windows(logmel: np.ndarray, cfg: VocoderConfig) -> np.ndarray:
+    """[frames, inputs], frame-major: frame t reads frames t-frames_before .. t+frames_after
+    (silence beyond the ends)."""
+    n = logmel.shape[1]
+    m = np.pad(logmel, ((0, 0), (cfg.frames_before, cfg.frames_after)), constant_values=SILENCE)
+    idx = np.arange(n)[:, None] + np.arange(cfg.window)[None, :]
+    return np.ascontiguousarray(m[:, idx].transpose(1, 2, 0).reshape(n, -1), dtype=np.float32)
 
 
-def feedback_loop(cfg: VocoderConfig, wins: np.ndarray, step) -> list:
-    """step(input vector) -> (block as produced, block as float); the float block is fed back."""
-    past = np.zeros(cfg.feedback, dtype=np.float64)
-    outs = []
-    for w in wins:
-        y, y_float = step(np.concatenate([w, past]))
-        outs.append(y)
-        past = np.concatenate([past, y_float])[-cfg.feedback:]
-    return outs
+def magnitude(log_mag: np.ndarray) -> np.ndarray:
+    """[frames, bins] log-magnitude -> [frames, 513] linear; bins beyond the network's copy its last."""
+    mag = np.exp(np.asarray(log_mag, np.float64))
+    extra = phase.BINS - mag.shape[1]
+    return np.concatenate([mag, np.repeat(mag[:, -1:], extra, axis=1)], axis=1) if extra > 0 else mag
+
+
+def latency_ms(cfg: VocoderConfig, lookahead: int = STREAM_LOOKAHEAD) -> float:
+    """Algorithmic latency of streaming mode: output sample n is final once the mel frame centred at
+    n + this has arrived (half the 40 ms window, then the network's and the phase's look-ahead)."""
+    hop_ms = 1000 * MEL.hop / MEL.sample_rate
+    return 1000 * MEL.win_length / 2 / MEL.sample_rate + hop_ms * (cfg.frames_after + lookahead)
 
 
 class FloatVocoder:
@@ -50,17 +55,9 @@ class FloatVocoder:
         opts.intra_op_num_threads = 1
         self.sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
-    def block(self, x: np.ndarray) -> np.ndarray:
-        return self.sess.run(None, {"mel_window": x.reshape(1, -1).astype(np.float32)})[0].reshape(-1)
-
-    def __call__(self, logmel: np.ndarray, n_samples: int, record: list | None = None) -> np.ndarray:
-        """The waveform; `record` collects every input vector (calibration data for the compiler)."""
-        def step(x):
-            if record is not None:
-                record.append(x.astype(np.float32))
-            y = self.block(x)
-            return y, y
-        return np.concatenate(feedback_loop(self.cfg, windows(logmel, self.cfg, n_samples), step))[:n_samples]
+    def log_magnitude(self, wins: np.ndarray) -> np.ndarray:
+        wins = np.asarray(wins, np.float32).reshape(-1, self.cfg.inputs)
+        return np.concatenate([self.sess.run(None, {"mel_window": w[None]})[0] for w in wins])
 
 
 class GnaVocoder:
@@ -73,21 +70,71 @@ class GnaVocoder:
         self.out_scale = compiled.layers[-1]["scale"]
         self.run = run or (lambda model, x: emulator.run(model, x).output)
 
-    def _block(self, v: np.ndarray) -> np.ndarray:
-        """One inference: a float input vector, quantized by the host -> int16 block."""
-        return np.asarray(self.run(self.cm.model, self.cm.quantize_input(v[None]))).reshape(-1)
+    def int16(self, wins: np.ndarray) -> np.ndarray:
+        """One inference per frame: the host quantizes the window, GNA returns int16 log-magnitudes."""
+        wins = np.asarray(wins).reshape(-1, self.cfg.inputs)
+        return np.stack([np.asarray(self.run(self.cm.model, self.cm.quantize_input(w[None]))).reshape(-1)
+                         for w in wins]).astype(np.int16)
 
-    def blocks(self, inputs: np.ndarray) -> np.ndarray:
-        """Given input vectors [n, inputs] (no feedback loop): each block in float units."""
-        return np.stack([self._block(v) for v in inputs]) / self.out_scale
+    def log_magnitude(self, wins: np.ndarray) -> np.ndarray:
+        return self.int16(wins) / self.out_scale
 
-    def pcm(self, logmel: np.ndarray, n_samples: int) -> np.ndarray:
-        """int16 samples at the compiled output scale (out_scale per unit)."""
-        def step(v):
-            y = self._block(v)
-            return y, y / self.out_scale
-        wins = windows(logmel, self.cfg, n_samples)
-        return np.concatenate(feedback_loop(self.cfg, wins, step))[:n_samples].astype(np.int16)
 
-    def __call__(self, logmel: np.ndarray, n_samples: int) -> np.ndarray:
-        return self.pcm(logmel, n_samples).astype(np.float32) / np.float32(self.out_scale)
+def synthesize(engine, logmel: np.ndarray, n_samples: int, mode: str = "offline",
+               iterations: int | None = None, lookahead: int = STREAM_LOOKAHEAD) -> np.ndarray:
+    """The waveform for a log-mel [n_mels, frames]; streaming mode gives exactly what
+    StreamingVocoder gives when fed frame by frame."""
+    mag = magnitude(engine.log_magnitude(windows(logmel, engine.cfg)))
+    return reconstruct(mag, n_samples, mode, iterations, lookahead)
+
+
+def reconstruct(mag: np.ndarray, n_samples: int, mode: str = "offline", iterations: int | None = None,
+                lookahead: int = STREAM_LOOKAHEAD) -> np.ndarray:
+    if mode == "offline":
+        return phase.fgla(mag, n_samples, iterations or OFFLINE_ITERATIONS)
+    if mode == "streaming":
+        return phase.rtisi_la(mag, n_samples, lookahead, iterations or STREAM_ITERATIONS)
+    raise ValueError(f"phase mode '{mode}': use offline or streaming")
+
+
+class StreamingVocoder:
+    """push(one log-mel frame [n_mels]) -> the samples that became final (0 or 160);
+    finish(n_samples) -> the rest, the whole output trimmed to n_samples."""
+
+    def __init__(self, engine, lookahead: int = STREAM_LOOKAHEAD, iterations: int = STREAM_ITERATIONS):
+        self.engine, self.cfg = engine, engine.cfg
+        self.phase = phase.RtisiLa(lookahead, iterations)
+        self.mels = [np.full(self.cfg.n_mels, SILENCE, np.float32)] * self.cfg.frames_before
+        self.pushed = self.stepped = 0
+        self.skip = MEL.win_length // 2            # the first window starts half a window early
+        self.emitted = 0
+
+    def _emit(self, y: np.ndarray) -> np.ndarray:
+        drop = min(self.skip, len(y))
+        self.skip -= drop
+        y = y[drop:]
+        self.emitted += len(y)
+        return y.astype(np.float32)
+
+    def _step(self) -> np.ndarray:
+        """Frame `stepped` once its last look-ahead frame is in."""
+        if len(self.mels) < self.cfg.window:
+            return np.zeros(0, np.float32)
+        win = np.concatenate(self.mels)
+        self.mels = self.mels[1:]
+        self.stepped += 1
+        return self._emit(self.phase.push(magnitude(self.engine.log_magnitude(win[None]))[0]))
+
+    def push(self, mel_frame: np.ndarray) -> np.ndarray:
+        self.mels.append(np.asarray(mel_frame, np.float32).reshape(self.cfg.n_mels))
+        self.pushed += 1
+        return self._step()
+
+    def finish(self, n_samples: int) -> np.ndarray:
+        out = []
+        while self.stepped < self.pushed:
+            self.mels.append(np.full(self.cfg.n_mels, SILENCE, np.float32))
+            out.append(self._step())
+        out.append(self._emit(self.phase.flush()))
+        y = np.concatenate(out)
+        return y[:max(0, len(y) - (self.emitted - n_samples))]
