@@ -9,8 +9,8 @@ import pytest
 
 from toolkit.boards import DEFAULT_BOARD, load_board
 from toolkit.hil.target import open_target
-from toolkit.pin_params_io import load_params
-from toolkit.pin_synth import SyntheticPin, synthetic_pin
+from toolkit.pin.params_io import load_params
+from toolkit.pin.synth import SyntheticPin, synthetic_pin
 
 
 def pytest_addoption(parser):

@@ -3,7 +3,7 @@ and state digest equal to the Python fixed-point reference, and the whole slab e
 from firmware.slab import HEADER_BYTES, layout_of, read_header, state_digest
 from quant.pin_fixed import EMPTY
 from toolkit.hil.lockstep import run_lockstep, state_diff
-from toolkit.pin_synth import hostile_q15
+from toolkit.pin.synth import hostile_q15
 
 
 def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request):

@@ -12,8 +12,8 @@ from firmware.slab import facet_storage
 from toolkit.bench.insn import counter_for, measure_grid, measure_shape
 from toolkit.boards import load_board
 from toolkit.cli import main
-from toolkit.firmware_build import build_project
-from toolkit.pin_synth import synthetic_pin
+from toolkit.firmware.build import build_project
+from toolkit.pin.synth import synthetic_pin
 from parts import needs, skip_unless
 
 pytestmark = needs("arm")

@@ -13,9 +13,9 @@ from firmware.project_gen import FirmwareGenError, check_fits, generate_project
 from toolkit.boards import BOARDS_DIR, all_boards, board_ids, load_board
 from toolkit.cli import main
 from common.errors import ConfigError
-from toolkit.firmware_build import build_project
-from toolkit.pin_params_io import save_params
-from toolkit.pin_synth import synthetic_pin
+from toolkit.firmware.build import build_project
+from toolkit.pin.params_io import save_params
+from toolkit.pin.synth import synthetic_pin
 from parts import needs, skip_unless
 
 needs_arm = needs("arm")

@@ -15,8 +15,8 @@ from toolkit.hil.client import DeviceError, PinClient
 from toolkit.hil.link import FrameLink
 from toolkit.hil.lockstep import run_lockstep
 from toolkit.hil.qemu import QemuBoard
-from toolkit.pin_params_io import save_params
-from toolkit.pin_synth import synthetic_pin
+from toolkit.pin.params_io import save_params
+from toolkit.pin.synth import synthetic_pin
 from parts import needs, skip_unless
 
 pytestmark = needs("qemu", "arm")

@@ -9,7 +9,7 @@ from firmware.host_twin import HostTwin
 from firmware.slab import SLAB_MAX_BYTES, reference_state, slab_layout
 from quant.pin_fixed import ERR_FACET, PinFixed, PinSpecError
 from common.errors import MismatchError
-from toolkit.pin_verify import random_params, verify
+from toolkit.pin.verify import random_params, verify
 
 EDGE = st.sampled_from([-32768, -32767, -1, 0, 1, 32766, 32767])
 shapes = st.tuples(st.sampled_from([8, 16, 24, 40, 64, 136, 384, 512]),

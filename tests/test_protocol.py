@@ -19,7 +19,7 @@ from common.errors import MismatchError
 from toolkit.hil.client import DeviceError, PinClient
 from toolkit.hil.link import FrameLink
 from toolkit.hil.lockstep import run_lockstep
-from toolkit.pin_synth import hostile_q15, synthetic_pin
+from toolkit.pin.synth import hostile_q15, synthetic_pin
 
 FFI, LIB = load()
 PIN = synthetic_pin(64, 8, 8, seed=3)

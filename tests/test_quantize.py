@@ -5,7 +5,7 @@ import pytest
 from quant.pin_float import PinConfigFloat
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 from quant.q15 import q15_from_float, q15_scalar
-from toolkit.intent_stream import intent_episodes
+from toolkit.pin.intent_stream import intent_episodes
 
 
 def _cfg(dims=128, k=6, seed=0):

@@ -14,7 +14,7 @@ from quant.facet_fit import class_centroids, fit_facets
 from quant.pin_tune import replay_stream, tune_pin
 from toolkit.cli import main
 from common.errors import ConfigError
-from toolkit.pin_params_io import load_params
+from toolkit.pin.params_io import load_params
 from toolkit.route.data import load_intents
 from toolkit.route.minilm import MiniLM
 from toolkit.route.pin_router import pin_shape

@@ -11,7 +11,7 @@ from firmware.insn_count import ArmCallCounter
 from firmware.slab import layout_of, pack_slab
 from quant.pin_fixed import PinFixed
 
-from ..pin_synth import synthetic_pin
+from ..pin.synth import synthetic_pin
 
 DIMS = (64, 128, 256, 512)
 FACETS = (1, 8, 16)

@@ -13,10 +13,10 @@ import numpy as np
 from firmware.project_gen import generate_project
 
 from ..boards import load_board
-from ..firmware_build import build_project
+from ..firmware.build import build_project
 from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
-from ..pin_synth import synthetic_pin
+from ..pin.synth import synthetic_pin
 from ..progress import progress_bar
 from .energy import decision_energy
 from .insn import DIMS, FACETS, SHAPES, counter_for, fit_cost, measure_grid, measure_shape
@@ -97,7 +97,7 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                 metrics["pin.episodes_without_correct_pin"] = float(-(-len(xs) // 30) - len(delays))
         advance()
         if host:
-            from ..pin_bench import bench
+            from ..pin.bench import bench
 
             hb = bench(512, 16, rounds=3)
             for name, ns in hb.c_ns.items():

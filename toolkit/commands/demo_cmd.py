@@ -22,9 +22,9 @@ from quant.pin_quantize import calibrate_input_scale, decision_disagreement, qua
 from ..boards import DEFAULT_BOARD
 from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
-from ..intent_stream import intent_episodes
-from ..pin_config import example_config, load_pin_config
-from ..pin_params_io import save_params
+from ..pin.intent_stream import intent_episodes
+from ..pin.config import example_config, load_pin_config
+from ..pin.params_io import save_params
 from ..progress import progress_bar
 
 

@@ -12,7 +12,7 @@ from quant.pin_fixed import FIRED, PinFixed
 
 from ..hil.lockstep import run_lockstep
 from ..hil.target import open_target
-from ..pin_params_io import load_params
+from ..pin.params_io import load_params
 from ..route.data import OOS, load_intents
 from ..route.minilm import cached_embeddings
 from .route_cmd import DEFAULT_DATA

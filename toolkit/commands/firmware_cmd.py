@@ -12,8 +12,8 @@ from firmware.params_block import params_block, params_id_of
 from firmware.project_gen import generate_project
 
 from ..boards import DEFAULT_BOARD, load_board
-from ..firmware_build import build_project
-from ..pin_params_io import load_params
+from ..firmware.build import build_project
+from ..pin.params_io import load_params
 
 
 def register(sub) -> None:

@@ -344,7 +344,7 @@ def cmd_reference_net(args) -> int:
 def cmd_probe(args) -> int:
     from gna.probe import EmulatorBackend, LibGnaBackend
 
-    from ..gna_probe_report import markdown, run_probes, write_report
+    from ..gna.probe_report import markdown, run_probes, write_report
 
     if args.backend == "emulator":
         if args.target != "2.0":

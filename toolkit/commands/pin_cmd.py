@@ -13,9 +13,9 @@ from firmware.slab import SLAB_MAX_BYTES, facet_format_for, fit_message
 from quant.pin_fixed import FACET_FORMATS, check_params
 from quant.pin_quantize import calibrate_input_scale, decision_disagreement, quantize_pin
 
-from ..intent_stream import intent_episodes
-from ..pin_config import example_config, load_pin_config
-from ..pin_params_io import save_params
+from ..pin.intent_stream import intent_episodes
+from ..pin.config import example_config, load_pin_config
+from ..pin.params_io import save_params
 from ..progress import progress_bar
 
 
@@ -107,7 +107,7 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from ..pin_verify import random_params, verify
+    from ..pin.verify import random_params, verify
 
     rng = np.random.default_rng(args.seed)
     params = random_params(args.dims, args.facets, args.slots, rng, args.facet_format)
@@ -129,7 +129,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ..pin_bench import bench
+    from ..pin.bench import bench
 
     res = bench(args.dims, args.facets, args.rounds)
     print("\n".join(res.lines()))

@@ -73,7 +73,7 @@ def cmd_bench(args) -> int:
 
 def cmd_train(args) -> int:
     from ..route.report import shown_path
-    from ..pin_params_io import save_params
+    from ..pin.params_io import save_params
     from common.files import write_atomic
     from ..progress import progress_bar
     from ..route.bench import VAL_EPISODES

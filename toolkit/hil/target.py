@@ -13,7 +13,7 @@ from firmware.project_gen import generate_project
 from quant.pin_fixed import PinParams
 
 from ..boards import load_board
-from ..firmware_build import BuildResult, build_project
+from ..firmware.build import BuildResult, build_project
 from .client import PinClient
 from .link import FrameLink
 from .qemu import QemuBoard

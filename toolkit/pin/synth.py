@@ -10,7 +10,7 @@ from quant.pin_fixed import FACET_FORMATS, PinParams
 from quant.pin_quantize import InputScale, calibrate_input_scale, quantize_pin
 
 from .intent_stream import intent_episodes
-from .pin_config import example_config, parse_pin_config
+from .config import example_config, parse_pin_config
 
 
 @dataclass(frozen=True)

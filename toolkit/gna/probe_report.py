@@ -9,7 +9,7 @@ from pathlib import Path
 from common.files import write_atomic
 from gna.probe import ACCEPTANCE, CRASH_PROBES, DIM_PROBES, bisect, crash_probe
 
-from .progress import progress_bar
+from ..progress import progress_bar
 
 
 def run_probes(backend, target: str, crashes: bool = True) -> dict:

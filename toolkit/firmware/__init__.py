@@ -1,0 +1,1 @@
+"""Firmware orchestration above the firmware package: PlatformIO builds."""

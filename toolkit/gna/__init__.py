@@ -1,0 +1,1 @@
+"""GNA orchestration above the gna package: probe reports."""
