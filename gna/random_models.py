@@ -74,6 +74,21 @@ def _chunk_edge(rng):
     return GnaModel([op]), x
 
 
+def chunk_boundary_case(batch: int, rows: int = 3) -> tuple[GnaModel, np.ndarray]:
+    """A case whose answer pins batch `batch`'s chunk length c exactly: c products of 32767·32767
+    overflow int32 upwards (clamped to INT32_MAX at the chunk's end, the bias included, so every row
+    ends alike), then two of −32767·32767 bring the sum down to 131,069 — unsaturated. With the
+    boundary 8 inputs earlier or later (or anywhere else) the negatives fall in a chunk that still
+    clamps, and the answer is INT32_MAX."""
+    c = CHUNK_BY_BATCH[batch - 1]
+    w = np.zeros((rows, c + 8), np.int16)
+    w[:, :c] = 32767
+    w[:, c:c + 2] = -32767
+    x = np.full((c + 8, batch), 32767, np.int16)
+    bias = (1000 * np.arange(rows)).astype(np.int32)
+    return GnaModel([FullyConnectedAffine(weights=w, bias=bias, batch=batch)]), x
+
+
 def _diagonal(rng):
     n, m = int(rng.integers(1, 9)), 8 * int(rng.integers(1, 64))
     int8 = rng.random() < 0.5

@@ -41,6 +41,25 @@ def test_emulator_matches_libgna_golden_vector(path):
     assert res.saturated == meta["saturated"]
 
 
+def test_golden_vectors_pin_every_batch_size_s_chunk_length(monkeypatch):
+    """libGNA's answers to chunk_boundary_b1..8 hold only for the 2.0 chunk lengths: moving any
+    batch size's boundary by 8 inputs either way (or to 12,000 / 1,600) must break its case."""
+    cases = {p.stem: p for p in GOLDEN if p.stem.startswith("chunk_boundary_b")}
+    assert set(cases) == {f"chunk_boundary_b{n}" for n in range(1, 9)}
+    for n in range(1, 9):
+        meta, model, x, outs = load_case(cases[f"chunk_boundary_b{n}"])
+        assert meta["library"].startswith("libGNA") and model.operations[0].batch == n
+        assert np.array_equal(emulator.run(model, x).outputs[0], outs[0])
+        assert not np.any(outs[0] == np.iinfo(np.int32).max)  # libGNA's sum came back below the clamp
+        c = CHUNK_BY_BATCH[n - 1]
+        for wrong in {c - 8, c + 8, 12_000 if n == 1 else c - 64, 1_600 if n == 8 else c + 64}:
+            table = list(CHUNK_BY_BATCH)
+            table[n - 1] = wrong
+            monkeypatch.setattr(emulator, "CHUNK_BY_BATCH", tuple(table))
+            assert not np.array_equal(emulator.run(model, x).outputs[0], outs[0]), (n, wrong)
+        monkeypatch.setattr(emulator, "CHUNK_BY_BATCH", CHUNK_BY_BATCH)
+
+
 def _pwl_ref(x: int, pwl: Pwl) -> int:
     bases = [int(b) & ~3 for b in pwl.x_base]
     if x <= bases[0]:

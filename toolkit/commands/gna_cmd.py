@@ -12,7 +12,7 @@ from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
 from gna.model_io import load_model
-from gna.random_models import KINDS, random_case
+from gna.random_models import KINDS, chunk_boundary_case, random_case
 
 from ..progress import progress_bar
 
@@ -137,6 +137,11 @@ def cmd_golden(args) -> int:
             save_case(out / f"{kind}_{made:02d}.npz", kind, model, x, res, meta)
             made += 1
             written += 1
+    for batch in range(1, 9):  # one case per batch size that pins its accumulator chunk length
+        model, x = chunk_boundary_case(batch)
+        save_case(out / f"chunk_boundary_b{batch}.npz", "chunk_boundary", model, x, lib.run(model, x, "generic"),
+                  meta)
+        written += 1
     print(f"wrote {written} golden cases to {out} ({meta['library']})")
     return 0
 
