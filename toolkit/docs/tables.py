@@ -1,0 +1,106 @@
+"""One generator per README table: a run file in, Markdown out.
+
+A table in the README sits between `<!-- generated: NAME -->` and `<!-- end generated -->`;
+`npin docs refresh` rewrites every such block from its run file, `npin docs check` fails when one
+differs (a test runs it), so no figure in those tables is typed by hand.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+from common.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def _load(rel: str) -> dict:
+    path = ROOT / rel
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read the run file {rel}: {e}", "run the command that writes it (see README)") from e
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def routing() -> str:
+    """From `npin route bench --out docs/routing`."""
+    r = _load("docs/routing/route.json")
+    titles = {"domains": "10 domains", "intents16": "16 money intents", "intents": "150 intents"}
+    lines = ["| task | method | decision acc. | episode acc. | OOS recall | in-scope rejection | false fires / episode |",
+             "|---|---|---|---|---|---|---|"]
+    for task, t in r["tasks"].items():
+        first = True
+        for name, m in t["methods"].items():
+            if name == "Neural Pin (float)":
+                continue
+            label = f"**{name}**" if name.startswith("Neural Pin") else name
+            lines.append(f"| {titles.get(task, task) if first else ''} | {label} | {_pct(m['decision_accuracy'])} | "
+                         f"{_pct(m['episode_accuracy'])} | {_pct(m['oos_recall'])} | {_pct(m['in_scope_rejection'])} | "
+                         f"{m['false_fires_per_episode']:.3f} |")
+            first = False
+    agree = ", ".join(f"{titles.get(k, k)} {100 * t['fixed_float_agreement']:.2f} %" for k, t in r["tasks"].items())
+    return "\n".join(lines) + f"\n\nFixed-point Pin = float Pin on the steps of: {agree}.\n"
+
+
+def vocoder() -> str:
+    """From `npin vocoder eval --out docs/vocoder --no-wavs`."""
+    r = _load("docs/vocoder/report.json")
+    s = r["summary"]
+    rows = (("float network + fast Griffin-Lim 100 (offline)", "float"),
+            ("GNA 2.0 i16 (emulator) + offline phase", "gna_i16"), ("GNA 2.0 i8 (emulator) + offline phase", "gna_i8"),
+            (f"GNA 2.0 i16 + streaming phase (RTISI-LA, {r['phase']['streaming']['latency_ms']:g} ms latency)",
+             "gna_i16_streaming"),
+            ("GNA 2.0 i8 + streaming phase", "gna_i8_streaming"),
+            ("Griffin-Lim 32 from NNLS mel inversion (the baseline)", "griffin_lim"),
+            ("true \\|STFT\\| + offline phase (the ceiling)", "true_magnitude"))
+    t, u = s["held_out_prompts"], s["unseen_speaker"]
+    lines = [f"| PESQ-WB | trained voices ({t['files']} prompts, {t['seconds']:.0f} s) | unseen voice, mean FiLM "
+             f"({u['files']} prompts, {u['seconds']:.0f} s) |", "|---|---|---|"]
+    lines += [f"| {label} | {t[key]['pesq_wb']:.3f} | {u[key]['pesq_wb']:.3f} |" for label, key in rows]
+    sp = r["speed"]
+    lines += ["", f"Real-time factor on the machine that ran it (one {sp['seconds']} s prompt): streaming end to end "
+                  f"{sp['end_to_end_streaming_gna_i16']['rtf']:.2f}, the GNA part on the emulator "
+                  f"{sp['gna_i16_emulator']['rtf']:.3f}; {r['cost']['macs_per_frame']:,} MACs per 10 ms frame."]
+    return "\n".join(lines) + "\n"
+
+
+def bench_m4() -> str:
+    """From `npin bench --board mps2-an386` (its run file in docs/bench/)."""
+    b = _load("docs/bench/mps2-an386.json")
+    m, fits, builds = b["metrics"], b["fits"], b["meta"]["builds"]
+    names = {"portable": "portable C", "m4": "Cortex-M4 DSP (SMLALD, SMLAD, SXTB16, QADD16, LDM)"}
+    lines = ["| kernel set | step D=512 K=16 (Q15, mission) | update | 16-facet check | fit (step) | "
+             "step D=384 K=150 (Q7, every CLINC150 intent) | .text |", "|---|---|---|---|---|---|---|"]
+    for k, label in names.items():
+        a, slope = fits[k]["step"]
+        lines.append(f"| {label} | {m[f'insn.{k}.step.D512.K16']:,} | {m[f'insn.{k}.update.D512']:,} | "
+                     f"{m[f'insn.{k}.dots.D512.K16']:,} | {a:.0f} + {slope:.2f}·D·K | {m[f'insn.{k}.step.routing']:,} | "
+                     f"{builds[k]['sections']['.text']:,} B |")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"routing": routing, "vocoder": vocoder, "bench-m4": bench_m4}
+
+
+def refresh(text: str) -> tuple[str, list[str]]:
+    """The text with every generated block rewritten, and the names of the blocks that changed."""
+    changed: list[str] = []
+
+    def sub(mo):
+        name = mo.group("name")
+        if name not in GENERATORS:
+            raise ConfigError(f"README block 'generated: {name}' has no generator",
+                              f"use one of {', '.join(GENERATORS)}")
+        body = GENERATORS[name]()
+        if body != mo.group("body"):
+            changed.append(name)
+        return mo.group(1) + body + mo.group(4)
+
+    return BLOCK.sub(sub, text), changed
