@@ -145,15 +145,201 @@ def load_float_model(path_or_model):
     return model
 
 
-def _plan(model) -> tuple[list[_Stage], _Value]:
-    """Walk the chain; fold constants and layouts; return the stages and the graph input value."""
-    from onnx import numpy_helper
+@dataclass
+class _Walk:
+    """The state of the walk down the chain: constants, the value at the chain's end, the stages so
+    far and the last one, which may still take folded constants or its activation."""
+    consts: dict
+    cur: _Value
+    stages: list = field(default_factory=list)
+    open_stage: _Stage | None = None
 
-    g = model.graph
-    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
-    for node in g.node:
-        if node.op_type == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(_attr(node, "value")).astype(np.float64)
+    def advance(self, name: str, shape=None, phys=None) -> None:
+        self.cur = _Value(name, self.cur.shape if shape is None else shape, self.cur.phys if phys is None else phys)
+
+    def start(self, st: _Stage) -> _Stage:
+        self.stages.append(st)
+        self.open_stage = st
+        return st
+
+
+def _where(node) -> str:
+    return f"node '{node.name or node.output[0]}' ({node.op_type})"
+
+
+def _residual_add(w: _Walk, node, data) -> None:
+    """x + f(x) around one linear layer folds into it: W + I (or per-channel weights + 1)."""
+    cur = w.cur
+    skip = data[0] if data[1] == cur.name else data[1]
+    if cur.name not in data:
+        raise CompileError(f"{_where(node)}: the graph is not a chain (it reads {data}, the chain is at '{cur.name}')")
+    st = w.open_stage
+    if st is None or st.act is not None or st.input.name != skip or st.kind == "conv" or \
+            st.input.phys.size != cur.phys.size or (st.kind == "diag" and st.input.phys.shape != cur.phys.shape):
+        raise CompileError(f"{_where(node)}: a residual Add folds only around one linear layer (Gemm/MatMul "
+                           "with as many outputs as inputs, or per-channel Mul/Add) before its activation")
+    if st.kind == "fc":
+        st.weights = st.weights + np.eye(len(st.weights))[:, st.input.phys.ravel().argsort()]
+    else:
+        st.weights = st.weights + 1.0
+    st.nodes.append(node.name or node.op_type)
+    st.pre_name = st.out_name = node.output[0]
+    w.advance(node.output[0])
+
+
+def _layout(w: _Walk, node) -> None:
+    """Reshape-like ops move no data on GNA: only the memory-order map changes."""
+    op, cur = node.op_type, w.cur
+    if op == "Transpose":
+        perm = _attr(node, "perm") or list(reversed(range(len(cur.shape))))
+        phys = np.transpose(cur.phys, perm)
+    elif op == "Flatten":
+        axis = _attr(node, "axis", 1)
+        phys = cur.phys.reshape(int(np.prod(cur.shape[:axis])), -1)
+    elif op == "Reshape":
+        shape = [int(v) for v in w.consts[node.input[1]]]
+        shape = [cur.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+        phys = cur.phys.reshape(shape)
+    elif op in ("Squeeze", "Unsqueeze"):
+        axes = _attr(node, "axes")
+        if axes is None and len(node.input) > 1:
+            axes = [int(v) for v in w.consts[node.input[1]]]
+        phys = np.squeeze(cur.phys, tuple(axes) if axes else None) if op == "Squeeze" \
+            else np.expand_dims(cur.phys, tuple(axes))
+    else:
+        phys = cur.phys
+    out = node.output[0]
+    w.advance(out, tuple(phys.shape), phys)
+    if w.open_stage is not None:
+        w.open_stage.out_phys, w.open_stage.out_shape, w.open_stage.out_name = phys, w.cur.shape, out
+
+
+def _constant_affine(w: _Walk, node) -> None:
+    """Mul/Add/Sub/Div by a constant: folded into the open stage's rows, or a diagonal stage."""
+    op, cur, out = node.op_type, w.cur, node.output[0]
+    c = w.consts[[i for i in node.input if i in w.consts][0]]
+    if op == "Sub":
+        c = -c if node.input[1] in w.consts else None
+    if op == "Div":
+        c = 1.0 / c if node.input[1] in w.consts else None
+    if c is None:
+        raise CompileError(f"{_where(node)}: constant on the left of Sub/Div is not a per-channel affine")
+    try:
+        full = np.broadcast_to(c, cur.shape)
+    except ValueError as e:
+        raise CompileError(f"{_where(node)}: constant of shape {c.shape} does not broadcast to {cur.shape}") from e
+    vec = np.empty(full.size)
+    vec[cur.phys.ravel()] = full.ravel()  # per memory position
+    st = w.open_stage
+    if st is None or st.act is not None:
+        st = w.start(_Stage("diag", [], cur, np.ones(full.size), np.zeros(full.size), cur.shape, cur.phys, out, out))
+    # fold: the stage's output (memory order) is scaled / shifted element-wise
+    if st.kind == "diag" and st.weights.size == vec.size:
+        per_out = vec
+    else:
+        m = st.out_phys.size
+        per_out = vec if vec.size == m else None
+        if per_out is None:
+            raise CompileError(f"{_where(node)}: cannot fold a constant of {vec.size} elements into {m} outputs")
+        if st.kind == "conv":  # conv outputs are [P, F]: the constant must be per filter
+            f = st.weights.shape[0]
+            per_f = per_out.reshape(-1, f)
+            if not np.allclose(per_f, per_f[0]):
+                raise CompileError(f"{_where(node)}: after a convolution only per-channel constants fold")
+            per_out = per_f[0]
+    if op in ("Mul", "Div"):
+        st.weights = st.weights * (per_out[:, None] if st.weights.ndim == 2 else per_out)
+        st.bias = st.bias * per_out
+    else:
+        st.bias = st.bias + per_out
+    st.nodes.append(node.name or op)
+    st.pre_name = st.out_name = out
+    w.advance(out)
+
+
+def _activation(w: _Walk, node) -> None:
+    """The open stage's PWL (a diagonal identity stage when none is open)."""
+    op, cur = node.op_type, w.cur
+    params = {}
+    if op == "LeakyRelu":
+        params["alpha"] = _attr(node, "alpha", 0.01)
+    if op == "Clip":
+        lo = w.consts[node.input[1]] if len(node.input) > 1 and node.input[1] else _attr(node, "min", -np.inf)
+        hi = w.consts[node.input[2]] if len(node.input) > 2 and node.input[2] else _attr(node, "max", np.inf)
+        params.update(min=float(lo), max=float(hi))
+    st = w.open_stage
+    if st is None or st.act is not None:
+        st = w.start(_Stage("diag", [], cur, np.ones(cur.phys.size), np.zeros(cur.phys.size), cur.shape, cur.phys,
+                            cur.name, cur.name))
+    st.act = (ACTIVATIONS[op], params)
+    st.nodes.append(node.name or op)
+    st.out_name = node.output[0]
+    w.advance(node.output[0])
+
+
+def _dense(w: _Walk, node) -> None:
+    """Gemm / MatMul with constant weights: a FullyConnectedAffine stage, columns in memory order."""
+    op, cur, out = node.op_type, w.cur, node.output[0]
+    wname = node.input[1]
+    if wname not in w.consts:
+        raise CompileError(f"{_where(node)}: the weight operand must be a constant")
+    wt = w.consts[wname]
+    if op == "Gemm":
+        if _attr(node, "transA", 0):
+            raise CompileError(f"{_where(node)}: transA is not supported")
+        wt = wt.T if not _attr(node, "transB", 0) else wt
+        wt = wt * _attr(node, "alpha", 1.0)
+        b = w.consts[node.input[2]] * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
+    else:
+        wt = wt.T
+        b = 0.0
+    k = wt.shape[1]
+    batch = int(np.prod(cur.shape)) // k
+    if batch != 1:
+        raise CompileError(f"{_where(node)}: batch {batch}; this compiler maps batch 1 (one vector per inference)")
+    wm = np.empty_like(wt)
+    wm[:, cur.phys.ravel()] = wt  # columns in memory order
+    m = wt.shape[0]
+    out_shape = tuple(cur.shape[:-1]) + (m,)
+    st = w.start(_Stage("fc", [node.name or op], cur, wm, np.broadcast_to(np.asarray(b, dtype=np.float64), (m,)).copy(),
+                        out_shape, np.arange(m).reshape(out_shape), out, out))
+    w.advance(out, out_shape, st.out_phys)
+
+
+def _conv(w: _Walk, node) -> None:
+    """A 1D convolution over a time-major input: a Convolution stage with tap-major filters."""
+    cur, out = w.cur, node.output[0]
+    wt = w.consts.get(node.input[1])
+    if wt is None or wt.ndim != 3:
+        raise CompileError(f"{_where(node)}: only 1D convolutions with constant weights map to GNA 2.0")
+    f, cin, k = wt.shape
+    if _attr(node, "group", 1) != 1 or any(d != 1 for d in (_attr(node, "dilations") or [1])):
+        raise CompileError(f"{_where(node)}: groups and dilation are not in GNA 2.0's 1D convolution")
+    if any(p != 0 for p in (_attr(node, "pads") or [0, 0])) or \
+            _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
+        raise CompileError(f"{_where(node)}: padding is not in GNA 2.0's 1D convolution; pad the input instead")
+    stride = (_attr(node, "strides") or [1])[0]
+    if len(cur.shape) != 3 or cur.shape[1] != cin:
+        raise CompileError(f"{_where(node)}: input shape {cur.shape} is not [1, {cin}, T]")
+    t = cur.shape[2]
+    if not np.array_equal(cur.phys, _time_major_phys(cin, t)):
+        raise CompileError(f"{_where(node)}: its input is not stored time-major ([T, C]) in GNA memory; "
+                           "a convolution must follow the graph input or another convolution")
+    folded = wt.transpose(0, 2, 1).reshape(f, k * cin)  # tap-major: coefficient (tau, c) at tau*C + c
+    b = w.consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(f)
+    p = (t - k) // stride + 1
+    st = w.start(_Stage("conv", [node.name or "Conv"], cur, folded, b.copy(), (1, f, p), _time_major_phys(f, p), out, out,
+                        conv={"stride": stride * cin, "width": t * cin}))
+    w.advance(out, (1, f, p), st.out_phys)
+
+
+# one lowering per ONNX op that reads the chain's value and nothing else variable; adding an op
+# means adding its function here
+LOWERINGS = {**{op: _layout for op in LAYOUT}, **{op: _constant_affine for op in ("Mul", "Add", "Sub", "Div")},
+             **{op: _activation for op in ACTIVATIONS}, "Gemm": _dense, "MatMul": _dense, "Conv": _conv}
+
+
+def _graph_input(g, consts) -> _Value:
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:
         raise CompileError(f"the graph has {len(inputs)} inputs and {len(g.output)} outputs; GNA models take one of each")
@@ -165,192 +351,42 @@ def _plan(model) -> tuple[list[_Stage], _Value]:
         phys = _time_major_phys(dims[1], dims[2])
     else:
         phys = np.arange(int(np.prod(dims))).reshape(dims)
-    cur = _Value(inputs[0].name, dims, phys)
-    graph_input = _Value(cur.name, cur.shape, cur.phys)
-    values = {cur.name: cur}
-    stages: list[_Stage] = []
-    open_stage: _Stage | None = None  # may still take folded constants
+    return _Value(inputs[0].name, dims, phys)
 
-    def where(node):
-        return f"node '{node.name or node.output[0]}' ({node.op_type})"
 
+def _plan(model) -> tuple[list[_Stage], _Value]:
+    """Walk the chain; fold constants and layouts; return the stages and the graph input value."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     for node in g.node:
-        op = node.op_type
-        if op == "Constant":
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(_attr(node, "value")).astype(np.float64)
+    graph_input = _graph_input(g, consts)
+    w = _Walk(consts, _Value(graph_input.name, graph_input.shape, graph_input.phys))
+    for node in g.node:
+        if node.op_type == "Constant":
             continue
         data = [i for i in node.input if i and i not in consts]
-        if op == "Add" and len(data) == 2:
-            skip = data[0] if data[1] == cur.name else data[1]
-            if cur.name not in data:
-                raise CompileError(f"{where(node)}: the graph is not a chain (it reads {data}, the chain is at '{cur.name}')")
-            st = open_stage
-            if st is None or st.act is not None or st.input.name != skip or st.kind == "conv" or \
-                    st.input.phys.size != cur.phys.size or (st.kind == "diag" and st.input.phys.shape != cur.phys.shape):
-                raise CompileError(f"{where(node)}: a residual Add folds only around one linear layer (Gemm/MatMul "
-                                   "with as many outputs as inputs, or per-channel Mul/Add) before its activation")
-            if st.kind == "fc":
-                st.weights = st.weights + np.eye(len(st.weights))[:, st.input.phys.ravel().argsort()]
-            else:
-                st.weights = st.weights + 1.0
-            st.nodes.append(node.name or op)
-            st.pre_name = node.output[0]
-            st.out_name = node.output[0]
-            cur = _Value(node.output[0], cur.shape, cur.phys)
-            values[cur.name] = cur
+        if node.op_type == "Add" and len(data) == 2:
+            _residual_add(w, node, data)
             continue
-        if not data or data[0] != cur.name:
-            raise CompileError(f"{where(node)}: the graph is not a chain (it reads {data}, the chain is at '{cur.name}')")
-        out = node.output[0]
-        if op in LAYOUT:
-            if op == "Transpose":
-                perm = _attr(node, "perm") or list(reversed(range(len(cur.shape))))
-                phys = np.transpose(cur.phys, perm)
-            elif op == "Flatten":
-                axis = _attr(node, "axis", 1)
-                phys = cur.phys.reshape(int(np.prod(cur.shape[:axis])), -1)
-            elif op == "Reshape":
-                shape = [int(v) for v in consts[node.input[1]]]
-                shape = [cur.shape[i] if v == 0 else v for i, v in enumerate(shape)]
-                phys = cur.phys.reshape(shape)
-            elif op in ("Squeeze", "Unsqueeze"):
-                axes = _attr(node, "axes")
-                if axes is None and len(node.input) > 1:
-                    axes = [int(v) for v in consts[node.input[1]]]
-                phys = np.squeeze(cur.phys, tuple(axes) if axes else None) if op == "Squeeze" \
-                    else np.expand_dims(cur.phys, tuple(axes))
-            else:
-                phys = cur.phys
-            cur = _Value(out, tuple(phys.shape), phys)
-            values[out] = cur
-            if open_stage is not None:
-                open_stage.out_phys, open_stage.out_shape, open_stage.out_name = phys, cur.shape, out
-            continue
-        if op in ("Mul", "Add", "Sub", "Div") and len(data) == 1:
-            c = consts[[i for i in node.input if i in consts][0]]
-            if op == "Sub":
-                c = -c if node.input[1] in consts else None
-            if op == "Div":
-                c = 1.0 / c if node.input[1] in consts else None
-            if c is None:
-                raise CompileError(f"{where(node)}: constant on the left of Sub/Div is not a per-channel affine")
-            try:
-                full = np.broadcast_to(c, cur.shape)
-            except ValueError as e:
-                raise CompileError(f"{where(node)}: constant of shape {c.shape} does not broadcast to {cur.shape}") from e
-            vec = np.empty(full.size)
-            vec[cur.phys.ravel()] = full.ravel()  # per memory position
-            st = open_stage
-            if st is None or st.act is not None:
-                st = _Stage("diag", [], cur, np.ones(full.size), np.zeros(full.size), cur.shape, cur.phys, out, out)
-                stages.append(st)
-                open_stage = st
-            # fold: the stage's output (memory order) is scaled / shifted element-wise
-            if st.kind == "diag" and st.weights.size == vec.size:
-                per_out = vec
-            else:
-                m = st.out_phys.size
-                per_out = vec if vec.size == m else None
-                if per_out is None:
-                    raise CompileError(f"{where(node)}: cannot fold a constant of {vec.size} elements into {m} outputs")
-                if st.kind == "conv":  # conv outputs are [P, F]: the constant must be per filter
-                    f = st.weights.shape[0]
-                    per_f = per_out.reshape(-1, f)
-                    if not np.allclose(per_f, per_f[0]):
-                        raise CompileError(f"{where(node)}: after a convolution only per-channel constants fold")
-                    per_out = per_f[0]
-            if op in ("Mul", "Div"):
-                st.weights = st.weights * (per_out[:, None] if st.weights.ndim == 2 else per_out)
-                st.bias = st.bias * per_out
-            else:
-                st.bias = st.bias + per_out
-            st.nodes.append(node.name or op)
-            st.pre_name = st.out_name = out
-            cur = _Value(out, cur.shape, cur.phys)
-            values[out] = cur
-            continue
-        if op in ACTIVATIONS:
-            params = {}
-            if op == "LeakyRelu":
-                params["alpha"] = _attr(node, "alpha", 0.01)
-            if op == "Clip":
-                lo = consts[node.input[1]] if len(node.input) > 1 and node.input[1] else _attr(node, "min", -np.inf)
-                hi = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else _attr(node, "max", np.inf)
-                params.update(min=float(lo), max=float(hi))
-            st = open_stage
-            if st is None or st.act is not None:
-                st = _Stage("diag", [], cur, np.ones(cur.phys.size), np.zeros(cur.phys.size), cur.shape, cur.phys,
-                            cur.name, cur.name)
-                stages.append(st)
-            st.act = (ACTIVATIONS[op], params)
-            st.nodes.append(node.name or op)
-            st.out_name = out
-            open_stage = st
-            cur = _Value(out, cur.shape, cur.phys)
-            values[out] = cur
-            continue
-        if op in ("Gemm", "MatMul"):
-            wname = node.input[1]
-            if wname not in consts:
-                raise CompileError(f"{where(node)}: the weight operand must be a constant")
-            w = consts[wname]
-            if op == "Gemm":
-                if _attr(node, "transA", 0):
-                    raise CompileError(f"{where(node)}: transA is not supported")
-                w = w.T if not _attr(node, "transB", 0) else w
-                w = w * _attr(node, "alpha", 1.0)
-                b = consts[node.input[2]] * _attr(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] else 0.0
-            else:
-                w = w.T
-                b = 0.0
-            k = w.shape[1]
-            batch = int(np.prod(cur.shape)) // k
-            if batch != 1:
-                raise CompileError(f"{where(node)}: batch {batch}; this compiler maps batch 1 (one vector per inference)")
-            wm = np.empty_like(w)
-            wm[:, cur.phys.ravel()] = w  # columns in memory order
-            m = w.shape[0]
-            out_shape = tuple(cur.shape[:-1]) + (m,)
-            st = _Stage("fc", [node.name or op], cur, wm, np.broadcast_to(np.asarray(b, dtype=np.float64), (m,)).copy(),
-                        out_shape, np.arange(m).reshape(out_shape), out, out)
-            stages.append(st)
-            open_stage = st
-            cur = _Value(out, out_shape, st.out_phys)
-            values[out] = cur
-            continue
-        if op == "Conv":
-            w = consts.get(node.input[1])
-            if w is None or w.ndim != 3:
-                raise CompileError(f"{where(node)}: only 1D convolutions with constant weights map to GNA 2.0")
-            f, cin, k = w.shape
-            if _attr(node, "group", 1) != 1 or any(d != 1 for d in (_attr(node, "dilations") or [1])):
-                raise CompileError(f"{where(node)}: groups and dilation are not in GNA 2.0's 1D convolution")
-            if any(p != 0 for p in (_attr(node, "pads") or [0, 0])) or _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
-                raise CompileError(f"{where(node)}: padding is not in GNA 2.0's 1D convolution; pad the input instead")
-            stride = (_attr(node, "strides") or [1])[0]
-            if len(cur.shape) != 3 or cur.shape[1] != cin:
-                raise CompileError(f"{where(node)}: input shape {cur.shape} is not [1, {cin}, T]")
-            t = cur.shape[2]
-            if not np.array_equal(cur.phys, _time_major_phys(cin, t)):
-                raise CompileError(f"{where(node)}: its input is not stored time-major ([T, C]) in GNA memory; "
-                                   "a convolution must follow the graph input or another convolution")
-            folded = w.transpose(0, 2, 1).reshape(f, k * cin)  # tap-major: coefficient (tau, c) at tau*C + c
-            b = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(f)
-            p = (t - k) // stride + 1
-            st = _Stage("conv", [node.name or op], cur, folded, b.copy(), (1, f, p), _time_major_phys(f, p), out, out,
-                        conv={"stride": stride * cin, "width": t * cin})
-            stages.append(st)
-            open_stage = st
-            cur = _Value(out, (1, f, p), st.out_phys)
-            values[out] = cur
-            continue
-        raise CompileError(f"{where(node)}: op {op} has no GNA 2.0 mapping in this compiler "
-                           f"(supported: Conv 1D, Gemm, MatMul, Mul/Add/Sub/Div by constants, residual Add, "
-                           f"{', '.join(sorted(ACTIVATIONS))}, {', '.join(sorted(LAYOUT))})")
-    if g.output[0].name != cur.name:
-        raise CompileError(f"graph output '{g.output[0].name}' is not the end of the chain ('{cur.name}')")
-    if not stages:
+        if not data or data[0] != w.cur.name:
+            raise CompileError(f"{_where(node)}: the graph is not a chain (it reads {data}, the chain is at '{w.cur.name}')")
+        lower = LOWERINGS.get(node.op_type)
+        if node.op_type in ("Mul", "Add", "Sub", "Div") and len(data) != 1:
+            lower = None  # between two activations: not mapped yet
+        if lower is None:
+            raise CompileError(f"{_where(node)}: op {node.op_type} has no GNA 2.0 mapping in this compiler "
+                               f"(supported: Conv 1D, Gemm, MatMul, Mul/Add/Sub/Div by constants, residual Add, "
+                               f"{', '.join(sorted(ACTIVATIONS))}, {', '.join(sorted(LAYOUT))})")
+        lower(w, node)
+    if g.output[0].name != w.cur.name:
+        raise CompileError(f"graph output '{g.output[0].name}' is not the end of the chain ('{w.cur.name}')")
+    if not w.stages:
         raise CompileError("the graph has no linear or activation node to compile")
-    return stages, graph_input
+    return w.stages, graph_input
 
 
 def calibration_tensors(model, xs: np.ndarray) -> dict[str, np.ndarray]:
