@@ -232,7 +232,8 @@ OPERATIONS = (FullyConnectedAffine, ElementWiseAffine, Convolution, Recurrent, C
 
 
 def output_dtype(op) -> np.dtype:
-    if isinstance(op, (Copy, Transposition)):
+    """int16 after a PWL (or for data movement, which has none); int32 accumulators otherwise."""
+    if not hasattr(op, "pwl"):
         return np.dtype(np.int16)
     return np.dtype(np.int16 if op.pwl is not None else np.int32)
 
@@ -256,106 +257,13 @@ class GnaModel:
 
 # -- validation --------------------------------------------------------------------------------
 
-def _range(layer, kind, what, value, lo, hi, multiple=1):
-    if not lo <= value <= hi or value % multiple:
-        mult = f", a multiple of {multiple}" if multiple > 1 else ""
-        raise GnaModelError(layer, kind, f"{what} is {value}; GNA 2.0 takes {lo}..{hi}{mult}")
-
-
-def _weights(layer, kind, w, allowed=(np.int16, np.int8)):
-    if w.dtype not in [np.dtype(t) for t in allowed]:
-        names = " or ".join(np.dtype(t).name for t in allowed)
-        raise GnaModelError(layer, kind, f"weights are {w.dtype}; GNA 2.0 takes {names}")
-
-
-def _multiplier(layer, kind, op, rows):
-    if op.weights.dtype == np.int8:
-        if op.multiplier is None or op.multiplier.shape != (rows,):
-            raise GnaModelError(layer, kind, f"int8 weights need a uint8 multiplier per row ({rows}) "
-                                             "(compound bias or weight scale factors)")
-    elif op.multiplier is not None:
-        raise GnaModelError(layer, kind, "a multiplier goes with int8 weights only (int16 weights take a plain int32 bias)")
-
-
 def _check_op(i: int, op) -> None:
-    kind = op.kind
-    if isinstance(op, FullyConnectedAffine):
-        _weights(i, kind, op.weights)
-        if op.weights.ndim != 2:
-            raise GnaModelError(i, kind, "weights must be [M, K]")
-        m, k = op.weights.shape
-        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
-        _range(i, kind, "inputs K", k, 8, MAX_ELEMENTS, 8)
-        _range(i, kind, "outputs M", m, 1, MAX_OUTPUTS)
-        if op.bias_index is None:
-            if op.bias.shape != (m,):
-                raise GnaModelError(i, kind, f"bias must be [M] = [{m}], got {list(op.bias.shape)}")
-        else:
-            if op.bias.ndim != 2 or op.bias.shape[0] != m:
-                raise GnaModelError(i, kind, f"grouped bias must be [M, NB] with M = {m}")
-            _range(i, kind, "bias vectors NB", op.bias.shape[1], 1, 8)
-            _range(i, kind, "bias_index", op.bias_index, 0, op.bias.shape[1] - 1)
-            _range(i, kind, "outputs M with bias grouping", m, 8, MAX_OUTPUTS, 8)
-        _multiplier(i, kind, op, m)
-    elif isinstance(op, ElementWiseAffine):
-        _weights(i, kind, op.weights)
-        m = len(op.weights)
-        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
-        _range(i, kind, "elements M", m, 8, MAX_ELEMENTS, 8)
-        if op.bias.shape != (m,):
-            raise GnaModelError(i, kind, f"bias must be [M] = [{m}]")
-        _multiplier(i, kind, op, m)
-    elif isinstance(op, Convolution):
-        _weights(i, kind, op.filters, (np.int16,))
-        f, c = op.filters.shape
-        _range(i, kind, "filter count F", f, *CNN_FILTERS, 4)
-        _range(i, kind, "filter size C", c, *CNN_FILTER_SIZE, 8)
-        _range(i, kind, "input width W", op.input_width, 8, MAX_ELEMENTS, 8)
-        _range(i, kind, "stride", op.stride, 1, min(c, 768))
-        if op.input_width < c:
-            raise GnaModelError(i, kind, f"input width {op.input_width} is shorter than a filter ({c})")
-        if op.bias.shape != (f,):
-            raise GnaModelError(i, kind, f"bias must be one int32 per filter ([{f}])")
-        if op.pooling not in (None, "max", "sum"):
-            raise GnaModelError(i, kind, f"pooling '{op.pooling}' is not max or sum")
-        if op.pooling:
-            _range(i, kind, "pool window", op.pool_window, *CNN_POOL)
-            _range(i, kind, "pool stride", op.pool_stride, *CNN_POOL)
-            if op.pwl is None:
-                raise GnaModelError(i, kind, "pooling needs a PWL activation on GNA 2.0")
-        _range(i, kind, "output depth (filters)", f, 4, 65532, 4)
-    elif isinstance(op, Recurrent):
-        _weights(i, kind, op.weights)
-        m = op.outputs
-        k = op.weights.shape[1] - m
-        _range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
-        _range(i, kind, "inputs K", k, 8, MAX_ELEMENTS, 8)
-        _range(i, kind, "outputs M", m, RNN_OUTPUT_MULTIPLE, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE)
-        _range(i, kind, "delay", op.delay, 1, op.batch)
-        if op.bias.shape != (m,):
-            raise GnaModelError(i, kind, f"bias must be [M] = [{m}]")
-        if op.pwl is None:
-            raise GnaModelError(i, kind, "a recurrent layer needs a PWL activation")
-        if op.initial_state is not None and op.initial_state.shape != (op.delay, m):
-            raise GnaModelError(i, kind, f"initial_state must be [delay, M] = [{op.delay}, {m}]")
-        _multiplier(i, kind, op, m)
-    elif isinstance(op, Copy):
-        (hi, wi), (ho, wo) = op.in_shape, op.out_shape
-        for name, h, w in (("input", hi, wi), ("output", ho, wo)):
-            _range(i, kind, f"{name} rows", h, 1, MAX_BATCH)
-            _range(i, kind, f"{name} width", w, 8, MAX_ELEMENTS, 8)
-        _range(i, kind, "copied rows", op.rows, 1, min(hi, ho))
-        _range(i, kind, "copied columns", op.cols, 8, min(wi, wo), 8)
-    elif isinstance(op, Transposition):
-        a, b = op.shape
-        if not ((1 <= a <= 8 and 8 <= b <= MAX_ELEMENTS and b % 8 == 0) or
-                (1 <= b <= 8 and 8 <= a <= MAX_ELEMENTS and a % 8 == 0)):
-            raise GnaModelError(i, kind, f"shape [{a}, {b}]: one side must be 1..8 and the other 8..65528, x8")
-    else:
-        raise GnaModelError(i, type(op).__name__, "not a GNA 2.0 operation")
+    from .ops import spec_of  # the registry imports this module
+
+    spec_of(op, i).check(i, op)
     pwl = getattr(op, "pwl", None)
     if pwl is not None:
-        pwl.check(i, kind)
+        pwl.check(i, op.kind)
 
 
 def model_bytes(model: GnaModel) -> int:
@@ -376,7 +284,7 @@ def model_bytes(model: GnaModel) -> int:
                 total += page(arr.nbytes * (2 if name == "bias" and getattr(op, "multiplier", None) is not None else 1))
         if getattr(op, "pwl", None) is not None:
             total += page(8 * op.pwl.segments)
-    if any(not isinstance(op, (Copy, Transposition)) for op in model.operations):
+    if any(hasattr(op, "pwl") for op in model.operations):  # any layer that computes, not only moves data
         total += CNN_SCRATCH_BYTES
     return total
 

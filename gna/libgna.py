@@ -21,8 +21,9 @@ import numpy as np
 from common.errors import NpinError
 
 from .emulator import RunResult
-from .ir import (Convolution, Copy, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent,
-                 Transposition, check_model, output_dtype)
+from .ir import GnaModel, check_model, output_dtype
+from .libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL, DT_WSF, Descriptor, new_tensor
+from .ops import spec_of
 from .preflight import preflight
 
 CDEF = """
@@ -57,10 +58,7 @@ int32_t Gna2RequestWait(uint32_t requestId, uint32_t timeoutMilliseconds);
 
 DEVICE_VERSION_2_0 = 0x20
 ACCELERATION = {"generic": 6, "avx2": 3, "sse4": 5, "avx1": 4, "auto": 0}
-OP_TYPE = {Convolution: 1, Copy: 2, FullyConnectedAffine: 3, ElementWiseAffine: 4, Recurrent: 6, Transposition: 7}
-DT_INT8, DT_INT16, DT_INT32, DT_COMPOUND, DT_PWL, DT_WSF = 3, 4, 5, 12, 13, 14
 STATUS_SATURATION = 2
-POOLING = {None: -1, "max": 1, "sum": 2}
 ALIGN = 64
 
 
@@ -170,21 +168,6 @@ class _Arena:
             self.base = None
 
 
-def _pwl_bytes(pwl) -> bytes:
-    rec = np.zeros(pwl.segments, dtype=[("x", "<i4"), ("y", "<i2"), ("s", "<i2")])
-    rec["x"], rec["y"], rec["s"] = pwl.x_base, pwl.y_base, pwl.slope
-    return rec.tobytes()
-
-
-def _bias_bytes(op) -> tuple[bytes, int]:
-    if getattr(op, "multiplier", None) is not None and not (isinstance(op, FullyConnectedAffine)
-                                                              and op.bias_index is not None):
-        rec = np.zeros(len(op.bias), dtype=[("b", "<i4"), ("m", "u1"), ("r", "u1", 3)])
-        rec["b"], rec["m"] = op.bias, op.multiplier
-        return rec.tobytes(), DT_COMPOUND
-    return np.ascontiguousarray(op.bias, dtype="<i4").tobytes(), DT_INT32
-
-
 def _estimate_bytes(model: GnaModel, x_bytes: int) -> int:
     total = x_bytes + 4096
     for op in model.operations:
@@ -195,8 +178,7 @@ def _estimate_bytes(model: GnaModel, x_bytes: int) -> int:
                 total += ALIGN + arr.nbytes * 2
         if getattr(op, "pwl", None) is not None:
             total += ALIGN + 8 * op.pwl.segments
-        if isinstance(op, Recurrent):
-            total += ALIGN + 2 * op.delay * op.outputs
+        total += spec_of(op).extra_bytes(op)
     return total
 
 
@@ -206,100 +188,23 @@ class _Built:
     outputs: list      # (pointer, nbytes, dtype, shape) per operation
 
 
-def _tensor(ffi, keep, shape, dtype_code, data, layout=b""):
-    t = ffi.new("Gna2Tensor *")
-    t.Shape.NumberOfDimensions = len(shape)
-    for i, d in enumerate(shape):
-        t.Shape.Dimensions[i] = int(d)
-    t.Mode = 0
-    t.Layout = layout
-    t.Type = dtype_code
-    t.Data = data
-    keep.append(t)
-    return t
-
-
 def _build(model: GnaModel, x: np.ndarray, arena: _Arena, ffi) -> tuple[object, _Built]:
     keep, outputs = [], []
     ops = ffi.new("Gna2Operation[]", len(model.operations))
     keep.append(ops)
     cur = arena.place(x.nbytes, np.ascontiguousarray(x).tobytes())
     for i, op in enumerate(model.operations):
+        spec = spec_of(op, i)
         odt = output_dtype(op)
         onbytes = odt.itemsize * int(np.prod(op.output_shape))
-        if isinstance(op, Recurrent):  # feedback rows live just before the output buffer
-            state = np.zeros((op.delay, op.outputs), np.int16) if op.initial_state is None else op.initial_state
-            pre = arena.place(state.nbytes + onbytes, state.tobytes() + bytes(onbytes))
-            out = pre + state.nbytes
-        else:
-            out = arena.place(onbytes)
+        out = spec.output_buffer(op, arena, onbytes) if spec.output_buffer else arena.place(onbytes)
         outputs.append((out, onbytes, odt, op.output_shape))
-        otype = DT_INT16 if odt == np.int16 else DT_INT32
-        operands, params = [], []
-
-        def t(shape, code, data, layout=b""):
-            return _tensor(ffi, keep, shape, code, data, layout)
-
-        def p(ctype, value):
-            v = ffi.new(ctype, value)
-            keep.append(v)
-            return ffi.cast("void *", v)
-
-        in_shape = op.input_shape
-        if isinstance(op, (FullyConnectedAffine, ElementWiseAffine, Recurrent)):
-            wcode = DT_INT8 if op.weights.dtype == np.int8 else DT_INT16
-            w = arena.place(op.weights.nbytes, op.weights.tobytes())
-            bias_data, bcode = _bias_bytes(op)
-            b = arena.place(len(bias_data), bias_data)
-            bshape = op.bias.shape
-            operands = [t(in_shape, DT_INT16, cur), t(op.output_shape, otype, out),
-                        t(op.weights.shape, wcode, w), t(bshape, bcode, b)]
-            if op.pwl is not None:
-                pw = arena.place(8 * op.pwl.segments, _pwl_bytes(op.pwl))
-                operands.append(t((op.pwl.segments,), DT_PWL, pw))
-            elif isinstance(op, FullyConnectedAffine) and op.bias_index is not None and op.multiplier is not None:
-                operands.append(ffi.NULL)
-            if isinstance(op, FullyConnectedAffine) and op.bias_index is not None:
-                params = [p("int32_t *", 2), p("uint32_t *", op.bias_index)]
-                if op.multiplier is not None:
-                    rec = np.zeros(len(op.multiplier), dtype=[("r0", "u1", 4), ("m", "u1"), ("r1", "u1", 3)])
-                    rec["m"] = op.multiplier
-                    sf = arena.place(rec.nbytes, rec.tobytes())
-                    operands.append(t((len(op.multiplier),), DT_WSF, sf))
-            if isinstance(op, Recurrent):
-                params = [p("uint32_t *", op.delay)]
-        elif isinstance(op, Convolution):
-            f, c = op.filters.shape
-            w = arena.place(op.filters.nbytes, op.filters.tobytes())
-            b = arena.place(op.bias.nbytes, op.bias.astype("<i4").tobytes())
-            operands = [t((1, op.input_width), DT_INT16, cur), t((1, op.positions, f), otype, out, b"GNA1"),
-                        t((f, c), DT_INT16, w), t((f,), DT_INT32, b)]
-            if op.pwl is not None:
-                pw = arena.place(8 * op.pwl.segments, _pwl_bytes(op.pwl))
-                operands.append(t((op.pwl.segments,), DT_PWL, pw))
-            stride = ffi.new("Gna2Shape *")
-            stride.NumberOfDimensions, stride.Dimensions[0] = 1, op.stride
-            keep.append(stride)
-            params = [ffi.cast("void *", stride)]
-            if op.pooling:
-                win, pst = ffi.new("Gna2Shape *"), ffi.new("Gna2Shape *")
-                win.NumberOfDimensions, win.Dimensions[0] = 1, op.pool_window
-                pst.NumberOfDimensions, pst.Dimensions[0] = 1, op.pool_stride
-                keep += [win, pst]
-                params += [p("int32_t *", 0), p("int32_t *", POOLING[op.pooling]),
-                           ffi.cast("void *", win), ffi.cast("void *", pst)]
-        elif isinstance(op, Copy):
-            operands = [t(op.in_shape, DT_INT16, cur), t(op.out_shape, DT_INT16, out)]
-            shape = ffi.new("Gna2Shape *")
-            shape.NumberOfDimensions, shape.Dimensions[0], shape.Dimensions[1] = 2, op.rows, op.cols
-            keep.append(shape)
-            params = [ffi.cast("void *", shape)]
-        elif isinstance(op, Transposition):
-            operands = [t(op.shape, DT_INT16, cur), t(op.output_shape, DT_INT16, out)]
+        d = Descriptor(ffi, keep, arena, cur, out, DT_INT16 if odt == np.int16 else DT_INT32)
+        operands, params = spec.libgna(op, d)
         opnds = ffi.new("Gna2Tensor *[]", operands)
         prms = ffi.new("void *[]", params) if params else ffi.NULL
         keep += [opnds, prms]
-        ops[i].Type = OP_TYPE[type(op)]
+        ops[i].Type = spec.libgna_type
         ops[i].Operands = ffi.cast("const Gna2Tensor **", opnds)
         ops[i].NumberOfOperands = len(operands)
         ops[i].Parameters = prms
@@ -425,7 +330,7 @@ def create_status(ops: list[RawOperation], device_version: int = DEVICE_VERSION_
                     tensors.append(ffi.NULL)
                     continue
                 base = ffi.cast("uint8_t *", bufs[od.buffer or f"{i}.{j}"]) + od.offset
-                tensors.append(_tensor(ffi, keep, od.shape, od.dtype, base, od.layout))
+                tensors.append(new_tensor(ffi, keep, od.shape, od.dtype, base, od.layout))
             params = []
             for kind, value in op.params or []:
                 if kind == "shape":

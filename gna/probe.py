@@ -155,7 +155,8 @@ def to_ir(pm: ProbeModel) -> ir.GnaModel:
 def _raw(pm: ProbeModel):
     """The family member as raw libGNA operations (every operand its own zeroed allocation, or
     shared ones for long chains)."""
-    from .libgna import (DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL, POOLING, RawOperand, RawOperation)
+    from .libgna import RawOperand, RawOperation
+    from .libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL, POOLING
 
     dt = {I16: DT_INT16, I8: DT_INT8, I32: DT_INT32, COMPOUND: DT_COMPOUND}
     out = dt[pm.out_type] if pm.out_type else (DT_INT16 if pm.segments else DT_INT32)

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gna import emulator
+from gna import arith, emulator
 from gna.golden import load_case
 from gna.ir import (CHUNK_BY_BATCH, Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, Pwl,
                     Recurrent)
 from gna.model_io import load_model, save_model
+from gna.ops import affine
 from gna.random_models import KINDS, random_case, random_pwl
 
 GOLDEN = sorted((Path(__file__).parent / "data" / "gna_golden").glob("*.npz"))
@@ -55,9 +56,9 @@ def test_golden_vectors_pin_every_batch_size_s_chunk_length(monkeypatch):
         for wrong in {c - 8, c + 8, 12_000 if n == 1 else c - 64, 1_600 if n == 8 else c + 64}:
             table = list(CHUNK_BY_BATCH)
             table[n - 1] = wrong
-            monkeypatch.setattr(emulator, "CHUNK_BY_BATCH", tuple(table))
+            monkeypatch.setattr(affine, "CHUNK_BY_BATCH", tuple(table))
             assert not np.array_equal(emulator.run(model, x).outputs[0], outs[0]), (n, wrong)
-        monkeypatch.setattr(emulator, "CHUNK_BY_BATCH", CHUNK_BY_BATCH)
+        monkeypatch.setattr(affine, "CHUNK_BY_BATCH", CHUNK_BY_BATCH)
 
 
 def _pwl_ref(x: int, pwl: Pwl) -> int:
@@ -79,7 +80,7 @@ def test_pwl_against_python_integers_at_every_base_edge():
             xs = np.unique(np.clip(np.concatenate([bases[:, None] + np.arange(-4, 4)[None, :],
                                                    rng.integers(-2**31, 2**31, (4000, 1))], axis=None),
                                    -2**31, 2**31 - 1))
-            got = emulator.pwl_apply(xs, pwl)
+            got = arith.pwl_apply(xs, pwl)
             want = [_pwl_ref(int(x), pwl) for x in xs]
             assert got.tolist() == want, (segments, span)
 
@@ -89,7 +90,7 @@ def test_pwl_shift_is_eight_times_code_plus_one_and_floors():
     for code, shift in ((0, 8), (1, 16), (2, 24), (3, 32)):
         pwl = Pwl(x_base=[-1000 & ~3, 0 | code], y_base=[-7, 5], slope=[0, -3])
         x = np.array([1, 255, 256, 2**31 - 1], dtype=np.int64)
-        assert emulator.pwl_apply(x, pwl).tolist() == [max(-32768, min(32767, (-3 * int(v) >> shift) + 5)) for v in x]
+        assert arith.pwl_apply(x, pwl).tolist() == [max(-32768, min(32767, (-3 * int(v) >> shift) + 5)) for v in x]
 
 
 @pytest.mark.parametrize("batch", range(1, 9))

@@ -246,17 +246,9 @@ def cmd_compile(args) -> int:
 
 
 def _macs(op) -> int:
-    from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine, Recurrent
+    from gna.ops import spec_of
 
-    if isinstance(op, FullyConnectedAffine):
-        return op.weights.size * op.batch
-    if isinstance(op, ElementWiseAffine):
-        return op.weights.size * op.batch
-    if isinstance(op, Convolution):
-        return op.filters.size * op.conv_positions
-    if isinstance(op, Recurrent):
-        return op.weights.size * op.batch
-    return 0
+    return spec_of(op).macs(op)
 
 
 def cmd_fit(args) -> int:

@@ -1,0 +1,84 @@
+"""Convolution (2.0's legacy 1D CNN): one input channel of W samples, F filters of C taps, stride s;
+optional max or sum pooling over the positions; output [positions, F]."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..arith import I32_MAX, I32_MIN, as_f64, pwl_apply
+from ..ir import CNN_FILTER_SIZE, CNN_FILTERS, CNN_POOL, CNN_SCRATCH_BYTES, MAX_ELEMENTS, Convolution, GnaModelError
+from ..libgna_abi import DT_INT16, DT_INT32, POOLING
+from . import OpSpec, register, rules
+
+
+def check(i, op):
+    kind = op.kind
+    rules.weight_type(i, kind, op.filters, (np.int16,))
+    f, c = op.filters.shape
+    rules.in_range(i, kind, "filter count F", f, *CNN_FILTERS, 4)
+    rules.in_range(i, kind, "filter size C", c, *CNN_FILTER_SIZE, 8)
+    rules.in_range(i, kind, "input width W", op.input_width, 8, MAX_ELEMENTS, 8)
+    rules.in_range(i, kind, "stride", op.stride, 1, min(c, 768))
+    if op.input_width < c:
+        raise GnaModelError(i, kind, f"input width {op.input_width} is shorter than a filter ({c})")
+    if op.bias.shape != (f,):
+        raise GnaModelError(i, kind, f"bias must be one int32 per filter ([{f}])")
+    if op.pooling not in (None, "max", "sum"):
+        raise GnaModelError(i, kind, f"pooling '{op.pooling}' is not max or sum")
+    if op.pooling:
+        rules.in_range(i, kind, "pool window", op.pool_window, *CNN_POOL)
+        rules.in_range(i, kind, "pool stride", op.pool_stride, *CNN_POOL)
+        if op.pwl is None:
+            raise GnaModelError(i, kind, "pooling needs a PWL activation on GNA 2.0")
+    rules.in_range(i, kind, "output depth (filters)", f, 4, 65532, 4)
+
+
+def emulate(op, x, sat):
+    f, c = op.filters.shape
+    x = x.reshape(-1).astype(np.int16)
+    p = op.conv_positions
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), c)[::op.stride][:p]  # [P, C]
+    raw = (windows @ as_f64(op, "filters").T).astype(np.int64) + op.bias.astype(np.int64)[None, :]  # [P, F]
+    if op.pooling:
+        # Window j covers conv positions [j*ps, min(j*ps + w, P)): pad past P with the identity of
+        # the reduction so trailing windows are partial, as 2.0 computes them.
+        ps, w = op.pool_stride, op.pool_window
+        n_win = -(-p // ps)
+        fill = np.iinfo(np.int64).min if op.pooling == "max" else 0
+        padded = np.full((n_win * ps + w, f), fill, dtype=np.int64)
+        padded[:p] = raw
+        taps = np.stack([padded[j:j + n_win * ps:ps] for j in range(w)])
+        raw = taps.max(axis=0) if op.pooling == "max" else taps.sum(axis=0)
+    s = sat.clamp(raw, I32_MIN, I32_MAX)
+    return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
+
+
+def libgna(op, d):
+    f, c = op.filters.shape
+    w = d.place(op.filters.nbytes, op.filters.tobytes())
+    b = d.place(op.bias.nbytes, op.bias.astype("<i4").tobytes())
+    operands = [d.tensor((1, op.input_width), DT_INT16, d.input),
+                d.tensor((1, op.positions, f), d.output_type, d.output, b"GNA1"),
+                d.tensor((f, c), DT_INT16, w), d.tensor((f,), DT_INT32, b)]
+    if op.pwl is not None:
+        operands.append(d.pwl(op.pwl))
+    params = [d.shape(op.stride)]
+    if op.pooling:
+        params += [d.scalar("int32_t *", 0), d.scalar("int32_t *", POOLING[op.pooling]), d.shape(op.pool_window),
+                   d.shape(op.pool_stride)]
+    return operands, params
+
+
+def preflight(i, op):
+    """libGNA 3.0 accepts, then overruns its 2 MiB scratch buffer and crashes, on a convolution
+    with PWL and no pooling whose int32 intermediate is larger (found with npin gna probe)."""
+    if op.pwl is not None and not op.pooling:
+        need = op.conv_positions * op.filters.shape[0] * 4
+        if need > CNN_SCRATCH_BYTES:
+            raise GnaModelError(
+                i, op.kind, f"convolution with PWL and no pooling needs {need} bytes of int32 scratch; "
+                f"libGNA's buffer holds {CNN_SCRATCH_BYTES} and overruns (crashes) beyond it. "
+                "Use fewer positions or filters, or pooling")
+
+
+register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, macs=lambda op: op.filters.size * op.conv_positions,
+                preflight=preflight))

@@ -1,0 +1,33 @@
+"""Copy: the first `cols` elements of the first `rows` rows of a flat [Hi, Wi] input into a
+[Ho, Wo] output; the rest of the output is zero."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import MAX_BATCH, MAX_ELEMENTS, Copy
+from ..libgna_abi import DT_INT16
+from . import OpSpec, register, rules
+
+
+def check(i, op):
+    kind = op.kind
+    (hi, wi), (ho, wo) = op.in_shape, op.out_shape
+    for name, h, w in (("input", hi, wi), ("output", ho, wo)):
+        rules.in_range(i, kind, f"{name} rows", h, 1, MAX_BATCH)
+        rules.in_range(i, kind, f"{name} width", w, 8, MAX_ELEMENTS, 8)
+    rules.in_range(i, kind, "copied rows", op.rows, 1, min(hi, ho))
+    rules.in_range(i, kind, "copied columns", op.cols, 8, min(wi, wo), 8)
+
+
+def emulate(op, x, sat):
+    out = np.zeros(op.out_shape, dtype=np.int16)
+    out[:op.rows, :op.cols] = x.reshape(op.in_shape)[:op.rows, :op.cols]
+    return out
+
+
+def libgna(op, d):
+    return ([d.tensor(op.in_shape, DT_INT16, d.input), d.tensor(op.out_shape, DT_INT16, d.output)],
+            [d.shape(op.rows, op.cols)])
+
+
+register(OpSpec(Copy, check, emulate, libgna, libgna_type=2))

@@ -1,0 +1,44 @@
+"""ElementWiseAffine: out[m, n] = clamp32(bias[m] + w[m] x[m, n]) (diagonal weights: FiLM)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..arith import I32_MAX, I32_MIN, pwl_apply
+from ..ir import MAX_BATCH, MAX_ELEMENTS, ElementWiseAffine
+from . import OpSpec, register, rules
+
+
+def check(i, op):
+    kind = op.kind
+    rules.weight_type(i, kind, op.weights)
+    m = len(op.weights)
+    rules.in_range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
+    rules.in_range(i, kind, "elements M", m, 8, MAX_ELEMENTS, 8)
+    rules.plain_bias(i, kind, op, m)
+    rules.multiplier(i, kind, op, m)
+
+
+def emulate(op, x, sat):
+    m, n = op.input_shape
+    cache = op.__dict__.setdefault("_i64", {})
+    if cache.get("src") is not op.weights:
+        w = op.weights.astype(np.int64)
+        if op.multiplier is not None:
+            w = w * op.multiplier.astype(np.int64)
+        bound = int(np.max(np.abs(op.bias.astype(np.int64)) + np.abs(w) * 32768))
+        cache.update(src=op.weights, w=w[:, None], b=op.bias.astype(np.int64)[:, None], safe=bound <= I32_MAX)
+    s = cache["w"] * x.reshape(m, n)
+    s += cache["b"]
+    if not cache["safe"]:  # only a sum that can leave int32 needs the check
+        s = sat.clamp(s, I32_MIN, I32_MAX)
+    return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
+
+
+def libgna(op, d):
+    operands = rules.weights_and_bias(op, d)
+    if op.pwl is not None:
+        operands.append(d.pwl(op.pwl))
+    return operands, []
+
+
+register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, macs=lambda op: op.weights.size * op.batch))

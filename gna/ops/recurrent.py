@@ -1,0 +1,111 @@
+"""Recurrent: for t = 0..N-1, out[t] = PWL(bias + W [x_t | out[t - delay]]), rows before 0 from the
+initial state; one accumulator chunk of 12,288 over the concatenated vector whatever the batch."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..arith import I32_MAX, I32_MIN, as_f64, chunked_affine, pwl_apply, pwl_tables
+from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE, GnaModelError, Recurrent
+from . import OpSpec, register, rules
+
+
+def check(i, op):
+    kind = op.kind
+    rules.weight_type(i, kind, op.weights)
+    m = op.outputs
+    k = op.weights.shape[1] - m
+    rules.in_range(i, kind, "batch N", op.batch, 1, MAX_BATCH)
+    rules.in_range(i, kind, "inputs K", k, 8, MAX_ELEMENTS, 8)
+    rules.in_range(i, kind, "outputs M", m, RNN_OUTPUT_MULTIPLE, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE)
+    rules.in_range(i, kind, "delay", op.delay, 1, op.batch)
+    if op.bias.shape != (m,):
+        raise GnaModelError(i, kind, f"bias must be [M] = [{m}]")
+    if op.pwl is None:
+        raise GnaModelError(i, kind, "a recurrent layer needs a PWL activation")
+    if op.initial_state is not None and op.initial_state.shape != (op.delay, m):
+        raise GnaModelError(i, kind, f"initial_state must be [delay, M] = [{op.delay}, {m}]")
+    rules.multiplier(i, kind, op, m)
+
+
+def emulate(op, x, sat):
+    n, k = op.input_shape
+    m = op.outputs
+    xin = x.reshape(n, k)
+    state = np.zeros((op.delay, m), np.int16) if op.initial_state is None else op.initial_state
+    out = np.empty((n, m), dtype=np.int16)
+    w64 = as_f64(op, "weights")
+    # The input half of every step does not depend on the feedback: one matrix product for all t,
+    # unless a chunk boundary falls inside it (then the clamps need the running sum per chunk).
+    chunk = CHUNK_BY_BATCH[0]
+    split = k + m <= chunk
+    if split:
+        # All in float64, exact: |bias| < 2^31, each half's sum < 2^44, times a uint8 multiplier < 2^52.
+        cache = op.__dict__.setdefault("_fb", {})
+        if cache.get("src") is not w64:  # both column blocks contiguous: BLAS's fast paths
+            cache.update(src=w64, wx=np.ascontiguousarray(w64[:, :k]), wf=np.ascontiguousarray(w64[:, k:]))
+        x_part = cache["wx"] @ xin.T.astype(np.float64)  # [M, N]
+        wf = cache["wf"]
+        mult = None if op.multiplier is None else op.multiplier.astype(np.float64)
+        bias = op.bias.astype(np.float64)
+        if mult is None:
+            x_part += bias[:, None]
+        return _recurrent_float(op, x_part, wf, mult, bias, state, sat)
+    for t in range(n):
+        fb = state[t] if t < op.delay else out[t - op.delay]
+        v = np.concatenate([xin[t], fb])[:, None]
+        s = chunked_affine(w64, v, op.bias, op.multiplier, chunk, sat)[:, 0]
+        out[t] = pwl_apply(s, op.pwl, sat)
+    return out
+
+
+def _recurrent_float(op, x_part, wf, mult, bias, state, sat) -> np.ndarray:
+    """The recurrent loop for one accumulator chunk, entirely in float64 (every value an exact
+    integer below 2^53): the per-step work is a matrix-vector product and a dozen vector ops."""
+    t_ = pwl_tables(op.pwl)
+    n, m = x_part.shape[1], op.outputs
+    out = np.empty((n, m))
+    prev = state.astype(np.float64)
+    lo32, hi32 = float(I32_MIN), float(I32_MAX)
+    base0, bases, coef = t_.base_f[0], t_.base_f, t_.coef_f
+    for t in range(n):
+        fb = prev[t] if t < op.delay else out[t - op.delay]
+        s = wf @ fb
+        if mult is None:
+            s += x_part[:, t]
+        else:
+            s = bias + mult * (s + x_part[:, t])
+        lo, hi = s.min(), s.max()
+        if lo < lo32 or hi > hi32:
+            sat.hit = True
+            np.clip(s, lo32, hi32, out=s)
+        if lo < base0:
+            np.maximum(s, base0, out=s)
+        c = coef.take(bases.searchsorted(s, side="right") - 1, axis=0, mode="clip")
+        y = s * c[:, 0]
+        y += c[:, 1]
+        y *= c[:, 2]
+        np.floor(y, out=y)
+        if not t_.never_clamps and (y.min() < -32768 or y.max() > 32767):
+            sat.hit = True
+            np.clip(y, -32768.0, 32767.0, out=y)
+        out[t] = y
+    return out.astype(np.int16)
+
+
+def output_buffer(op, arena, nbytes):
+    """The library reads the feedback rows from just before the output buffer: the initial state
+    goes there."""
+    state = np.zeros((op.delay, op.outputs), np.int16) if op.initial_state is None else op.initial_state
+    pre = arena.place(state.nbytes + nbytes, state.tobytes() + bytes(nbytes))
+    return pre + state.nbytes
+
+
+def libgna(op, d):
+    operands = rules.weights_and_bias(op, d)
+    if op.pwl is not None:
+        operands.append(d.pwl(op.pwl))
+    return operands, [d.scalar("uint32_t *", op.delay)]
+
+
+register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, macs=lambda op: op.weights.size * op.batch,
+                output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs))

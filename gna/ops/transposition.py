@@ -1,0 +1,27 @@
+"""Transposition: [A, B] -> [B, A], flat to interleaved or back (one side 1..8, the other
+8..65528, a multiple of 8)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import MAX_ELEMENTS, GnaModelError, Transposition
+from ..libgna_abi import DT_INT16
+from . import OpSpec, register
+
+
+def check(i, op):
+    a, b = op.shape
+    if not ((1 <= a <= 8 and 8 <= b <= MAX_ELEMENTS and b % 8 == 0) or
+            (1 <= b <= 8 and 8 <= a <= MAX_ELEMENTS and a % 8 == 0)):
+        raise GnaModelError(i, op.kind, f"shape [{a}, {b}]: one side must be 1..8 and the other 8..65528, x8")
+
+
+def emulate(op, x, sat):
+    return np.ascontiguousarray(x.reshape(op.shape).T)
+
+
+def libgna(op, d):
+    return [d.tensor(op.shape, DT_INT16, d.input), d.tensor(op.output_shape, DT_INT16, d.output)], []
+
+
+register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7))
