@@ -44,6 +44,18 @@ def new_tensor(ffi, keep: list, shape, code: int, data, layout: bytes = b""):
     return t
 
 
+def fill_operation(ffi, keep: list, slot, type_code: int, operands: list, params: list) -> None:
+    """Point one Gna2Operation at its operand tensors and parameters (kept alive in `keep`)."""
+    opnds = ffi.new("Gna2Tensor *[]", operands)
+    prms = ffi.new("void *[]", params) if params else ffi.NULL
+    keep += [opnds, prms]
+    slot.Type = type_code
+    slot.Operands = ffi.cast("const Gna2Tensor **", opnds)
+    slot.NumberOfOperands = len(operands)
+    slot.Parameters = prms
+    slot.NumberOfParameters = len(params)
+
+
 @dataclass
 class Descriptor:
     """What one operation needs to describe itself: its input and output buffers and the cffi

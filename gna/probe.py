@@ -155,7 +155,7 @@ def to_ir(pm: ProbeModel) -> ir.GnaModel:
 def _raw(pm: ProbeModel):
     """The family member as raw libGNA operations (every operand its own zeroed allocation, or
     shared ones for long chains)."""
-    from .libgna import RawOperand, RawOperation
+    from .libgna_raw import RawOperand, RawOperation
     from .libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL, POOLING
 
     dt = {I16: DT_INT16, I8: DT_INT8, I32: DT_INT32, COMPOUND: DT_COMPOUND}
@@ -230,9 +230,9 @@ class LibGnaBackend:
     VERSIONS = {"2.0": 0x20, "3.0": 0x30}
 
     def __init__(self):
-        from . import libgna
+        from . import libgna, libgna_raw
 
-        self.lib = libgna
+        self.lib, self.raw = libgna, libgna_raw
         libgna.load()
 
     def version(self) -> str:
@@ -241,7 +241,7 @@ class LibGnaBackend:
     HW_MODULE_MISSING = -90
 
     def verdict(self, pm: ProbeModel, target: str) -> tuple[bool, int, str]:
-        status, message = self.lib.create_status(_raw(pm), self.VERSIONS[target])
+        status, message = self.raw.create_status(_raw(pm), self.VERSIONS[target])
         if status == self.HW_MODULE_MISSING:
             # validation passed; only the 3.0 descriptor builder (a separate Intel module) is absent
             return True, status, "passes the target's checks; " + message + " (no 3.0 hardware module installed)"
