@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ConfigError, MismatchError, NpinError
+from common.files import write_run_file
 from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
@@ -34,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--cases", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", choices=KINDS, help="only this kind of model")
+    p.add_argument("--json", help="also write the result as a run file (e.g. docs/gna/conformance.json)")
     p.set_defaults(func=cmd_conformance)
 
     p = g.add_parser("golden", help="write golden vectors (models, inputs, outputs) made by libGNA")
@@ -45,6 +47,7 @@ def register(sub) -> None:
 
     p = g.add_parser("bench", help="emulator vs libGNA (Generic and AVX2) per-inference time, as ratios")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--json", help="also write the figures as a run file (e.g. docs/gna/bench.json)")
     p.set_defaults(func=cmd_bench)
     register_compiler(g)
 
@@ -113,6 +116,11 @@ def cmd_conformance(args) -> int:
     for n, kind, why in bad[:20]:
         print(f"  case {n} ({kind}): {why}")
     print(f"conformance: {args.cases - len(bad)}/{args.cases} bit-exact")
+    if args.json:
+        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}", "device": "export 2.0",
+                               "acceleration": "generic", "seed": args.seed, "cases": args.cases,
+                               "bit_exact": args.cases - len(bad), "cases_per_kind": counts})
+        print(f"wrote {args.json}")
     if bad:
         raise MismatchError(f"{len(bad)} of {args.cases} cases differ", "the first ones are listed above")
     return 0
@@ -172,6 +180,7 @@ def cmd_bench(args) -> int:
     lib = _libgna()
     print(f"per inference, best of {args.rounds}; libGNA {lib.library_version()} (model creation excluded)")
     print(f"{'model':34s} {'emulator':>10s} {'lib Generic':>12s} {'lib AVX2':>10s} {'vs Generic':>11s} {'vs AVX2':>8s}")
+    rows = []
     for name, (model, x) in _bench_models().items():
         emu = best_of(lambda: emulator.run(model, x), args.rounds)
         per = {}
@@ -182,6 +191,10 @@ def cmd_bench(args) -> int:
             per[acc] = max(many - one, 1e-9) / reps
         print(f"{name:34s} {emu * 1e3:9.3f}ms {per['generic'] * 1e3:11.3f}ms {per['avx2'] * 1e3:9.3f}ms "
               f"{per['generic'] / emu:10.2f}x {per['avx2'] / emu:7.2f}x")
+        rows.append({"model": name, "emulator_s": emu, "libgna_generic_s": per["generic"], "libgna_avx2_s": per["avx2"]})
+    if args.json:
+        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}", "rounds": args.rounds, "models": rows})
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ConfigError, MismatchError
-from common.files import write_atomic
+from common.files import write_atomic, write_run_file
 from firmware.host_twin import KERNELS
 from firmware.slab import SLAB_MAX_BYTES, facet_format_for, fit_message
 from quant.pin_fixed import FACET_FORMATS, check_params
@@ -54,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--dims", type=int, default=512)
     p.add_argument("--facets", type=int, default=16)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--json", help="also write the figures as a run file (e.g. docs/bench/pin-bench.json)")
     p.set_defaults(func=cmd_bench)
 
 
@@ -133,4 +134,8 @@ def cmd_bench(args) -> int:
 
     res = bench(args.dims, args.facets, args.rounds)
     print("\n".join(res.lines()))
+    if args.json:
+        write_run_file(args.json, {"dims": res.dims, "facets": res.facets, "rounds": args.rounds,
+                                   "c_twin_ns": res.c_ns, "numpy_float32_ns": res.numpy_ns})
+        print(f"wrote {args.json}")
     return 0

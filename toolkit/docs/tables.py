@@ -86,7 +86,41 @@ def bench_m4() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"routing": routing, "vocoder": vocoder, "bench-m4": bench_m4}
+def pin_bench() -> str:
+    """From `npin pin bench --json docs/bench/pin-bench.json`."""
+    r = _load("docs/bench/pin-bench.json")
+    names = {"ref": "C twin, reference kernels", "native": "C twin, native kernels (the fastest set this CPU runs)"}
+    lines = [f"| path (D = {r['dims']}, K = {r['facets']}, best of {r['rounds']} rounds, {r['cpus']} CPUs) | ns per step "
+             "| vs numpy float32 |", "|---|---|---|"]
+    for k, ns in r["c_twin_ns"].items():
+        lines.append(f"| {names.get(k, 'C twin, ' + k + ' kernels')} | {ns:,.0f} | {r['numpy_float32_ns'] / ns:.1f}× |")
+    lines.append(f"| numpy float32, same step | {r['numpy_float32_ns']:,.0f} | 1× |")
+    return "\n".join(lines) + "\n"
+
+
+def gna_conformance() -> str:
+    """From `npin gna conformance --json docs/gna/conformance.json` (needs libGNA)."""
+    r = _load("docs/gna/conformance.json")
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["cases_per_kind"].items()))
+    return (f"`npin gna conformance --cases {r['cases']} --seed {r['seed']}` against {r['library']} (export device "
+            f"{r['device'].split()[-1]}, {r['acceleration'].capitalize()}), {r['date'][:10]}: "
+            f"**{r['bit_exact']}/{r['cases']} bit-exact** ({kinds}).\n")
+
+
+def gna_bench() -> str:
+    """From `npin gna bench --json docs/gna/bench.json` (needs libGNA)."""
+    r = _load("docs/gna/bench.json")
+    lines = [f"| model (per inference, best of {r['rounds']}, {r['library']}) | emulator | libGNA Generic | libGNA AVX2 "
+             "| emulator vs Generic | vs AVX2 |", "|---|---|---|---|---|---|"]
+    for m in r["models"]:
+        e, g, a = m["emulator_s"], m["libgna_generic_s"], m["libgna_avx2_s"]
+        lines.append(f"| {m['model']} | {e * 1e3:.2f} ms | {g * 1e3:.2f} ms | {a * 1e3:.2f} ms | {g / e:.2f}× | {a / e:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+                                            "pin-bench": pin_bench, "gna-conformance": gna_conformance,
+                                            "gna-bench": gna_bench}
 
 
 def refresh(text: str) -> tuple[str, list[str]]:
