@@ -71,3 +71,20 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "nojson.npz", weights=np.zeros(3))
     with pytest.raises(GnaModelError, match="not an npin GNA model"):
         load_model(tmp_path / "nojson.npz")
+
+
+def test_every_ir_operation_is_registered_with_a_random_case_the_conformance_draws():
+    """The registry is the one place an operation lives: each IR class must have its OpSpec, and
+    each OpSpec at least one random case that `npin gna conformance` can draw."""
+    import numpy as np
+
+    from gna.ir import OPERATIONS
+    from gna.ops import REGISTRY
+    from gna.random_models import KINDS, random_case
+
+    assert set(REGISTRY) == set(OPERATIONS)
+    for cls, spec in REGISTRY.items():
+        assert spec.random_cases and set(spec.random_cases) <= set(KINDS), cls.__name__
+        for kind in spec.random_cases:
+            _, model, _ = random_case(np.random.default_rng(0), kind)
+            assert any(isinstance(op, cls) for op in model.operations), (cls.__name__, kind)

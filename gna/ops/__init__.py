@@ -1,12 +1,12 @@
 """The GNA 2.0 operation registry. One module per operation kind holds everything about it but its
 IR dataclass (gna/ir.py): its 2.0 rules, its bit-exact emulation, its libGNA descriptor, its MAC
-count and any input the library is known to crash on. gna/ir.py, the emulator, the libGNA backend,
+count, any input the library is known to crash on, and its random conformance cases. gna/ir.py, the emulator, the libGNA backend,
 the pre-flight check and `npin gna fit` all look operations up here; adding an operation is its
 dataclass in gna/ir.py and one module in this folder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..ir import GnaModelError
@@ -23,6 +23,7 @@ class OpSpec:
     preflight: Callable | None = None   # (layer index, op) -> None; inputs that crash libGNA
     output_buffer: Callable | None = None  # (op, arena, nbytes) -> pointer, when the library wants more
     extra_bytes: Callable = lambda op: 0    # arena bytes beyond operands and output (e.g. a recurrent state)
+    random_cases: dict = field(default_factory=dict)  # conformance kind -> rng -> (GnaModel, int16 input)
 
 
 REGISTRY: dict[type, OpSpec] = {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..arith import as_f64, chunked_affine, pwl_apply
-from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, FullyConnectedAffine, GnaModelError
+from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, FullyConnectedAffine, GnaModel, GnaModelError
 from ..libgna_abi import DT_WSF, weight_scale_bytes
-from . import OpSpec, register, rules
+from . import OpSpec, register, sampling, rules
 
 
 def check(i, op):
@@ -53,5 +53,36 @@ def libgna(op, d):
     return operands, params
 
 
+def _random(rng, int8=False, grouping=False, style=None):
+    n = int(rng.integers(1, 9))
+    k = 8 * int(rng.integers(1, 160 if rng.random() < 0.8 else 520))
+    m = 8 * int(rng.integers(1, 20)) if grouping else int(rng.integers(1, 130))
+    style = style or rng.choice(["small", "full", "extreme"])
+    w = sampling.values(rng, (m, k), np.int8 if int8 else np.int16, style)
+    bias = sampling.values(rng, (m, int(rng.integers(1, 9))) if grouping else (m,), np.int32, rng.choice(["full", "extreme", "small"]))
+    op = FullyConnectedAffine(weights=w, bias=bias, batch=n, pwl=sampling.maybe_pwl(rng),
+                              multiplier=rng.integers(0, 256, size=m) if int8 else None,
+                              bias_index=int(rng.integers(0, bias.shape[1])) if grouping else None)
+    x = sampling.values(rng, (k, n), np.int16, style)
+    return GnaModel([op]), x
+
+
+def _chunk_edge(rng):
+    """A first chunk that overflows int32 upwards and a second that comes back: a single final
+    clamp would give another answer than 2.0's clamp per chunk."""
+    n = int(rng.integers(1, 9))
+    chunk = CHUNK_BY_BATCH[n - 1]
+    k = chunk + 8 * int(rng.integers(1, 64))
+    m = int(rng.integers(1, 9))
+    w = np.full((m, k), 32767, np.int16)
+    w[:, chunk:] = -32768
+    x = np.full((k, n), 32767, np.int16)
+    op = FullyConnectedAffine(weights=w, bias=np.zeros(m, np.int32), batch=n, pwl=sampling.maybe_pwl(rng, 0.3))
+    return GnaModel([op]), x
+
+
 register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3,
-                macs=lambda op: op.weights.size * op.batch))
+                macs=lambda op: op.weights.size * op.batch,
+                random_cases={"affine": lambda rng: _random(rng), "affine_int8": lambda rng: _random(rng, int8=True),
+                              "affine_grouping": lambda rng: _random(rng, int8=rng.random() < 0.5, grouping=True),
+                              "chunk_edge": _chunk_edge}))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..arith import I32_MAX, I32_MIN, as_f64, pwl_apply
-from ..ir import CNN_FILTER_SIZE, CNN_FILTERS, CNN_POOL, CNN_SCRATCH_BYTES, MAX_ELEMENTS, Convolution, GnaModelError
+from ..ir import CNN_FILTER_SIZE, CNN_FILTERS, CNN_POOL, CNN_SCRATCH_BYTES, MAX_ELEMENTS, GnaModel, Convolution, GnaModelError
 from ..libgna_abi import DT_INT16, DT_INT32, POOLING
-from . import OpSpec, register, rules
+from . import OpSpec, register, sampling, rules
 
 
 def check(i, op):
@@ -80,5 +80,19 @@ def preflight(i, op):
                 "Use fewer positions or filters, or pooling")
 
 
+def _random(rng, pool=False):
+    c = 8 * int(rng.integers(1, 13 if rng.random() < 0.9 else 97))
+    f = 4 * int(rng.integers(1, 9))
+    stride = int(rng.integers(1, min(c, 16) + 1))
+    w_in = max(c, 8 * int(rng.integers(c // 8, c // 8 + 64)))
+    style = rng.choice(["small", "full", "extreme"])
+    op = Convolution(filters=sampling.values(rng, (f, c), np.int16, style), bias=sampling.values(rng, (f,), np.int32, style),
+                     input_width=w_in, stride=stride, pwl=sampling.random_pwl(rng) if pool else sampling.maybe_pwl(rng),
+                     pooling=rng.choice(["max", "sum"]) if pool else None,
+                     pool_window=int(rng.integers(1, 7)), pool_stride=int(rng.integers(1, 7)))
+    return GnaModel([op]), sampling.values(rng, (1, w_in), np.int16, style)
+
+
 register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, macs=lambda op: op.filters.size * op.conv_positions,
-                preflight=preflight))
+                preflight=preflight,
+                random_cases={"convolution": lambda rng: _random(rng), "conv_pool": lambda rng: _random(rng, pool=True)}))

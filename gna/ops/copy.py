@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import MAX_BATCH, MAX_ELEMENTS, Copy
+from ..ir import MAX_BATCH, MAX_ELEMENTS, GnaModel, Copy
 from ..libgna_abi import DT_INT16
-from . import OpSpec, register, rules
+from . import OpSpec, register, sampling, rules
 
 
 def check(i, op):
@@ -30,4 +30,13 @@ def libgna(op, d):
             [d.shape(op.rows, op.cols)])
 
 
-register(OpSpec(Copy, check, emulate, libgna, libgna_type=2))
+def _random(rng):
+    hi, ho = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    wi, wo = 8 * int(rng.integers(1, 64)), 8 * int(rng.integers(1, 64))
+    op = Copy(in_shape=(hi, wi), out_shape=(ho, wo), rows=int(rng.integers(1, min(hi, ho) + 1)),
+              cols=8 * int(rng.integers(1, min(wi, wo) // 8 + 1)))
+    return GnaModel([op]), sampling.values(rng, (hi, wi), np.int16, "full")
+
+
+register(OpSpec(Copy, check, emulate, libgna, libgna_type=2,
+                random_cases={"copy": _random}))

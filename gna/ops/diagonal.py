@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..arith import I32_MAX, I32_MIN, pwl_apply
-from ..ir import MAX_BATCH, MAX_ELEMENTS, ElementWiseAffine
-from . import OpSpec, register, rules
+from ..ir import MAX_BATCH, MAX_ELEMENTS, GnaModel, ElementWiseAffine
+from . import OpSpec, register, sampling, rules
 
 
 def check(i, op):
@@ -41,4 +41,15 @@ def libgna(op, d):
     return operands, []
 
 
-register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, macs=lambda op: op.weights.size * op.batch))
+def _random(rng):
+    n, m = int(rng.integers(1, 9)), 8 * int(rng.integers(1, 64))
+    int8 = rng.random() < 0.5
+    style = rng.choice(["small", "full", "extreme"])
+    op = ElementWiseAffine(weights=sampling.values(rng, (m,), np.int8 if int8 else np.int16, style),
+                           bias=sampling.values(rng, (m,), np.int32, style), batch=n, pwl=sampling.maybe_pwl(rng),
+                           multiplier=rng.integers(0, 256, size=m) if int8 else None)
+    return GnaModel([op]), sampling.values(rng, (m, n), np.int16, style)
+
+
+register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, macs=lambda op: op.weights.size * op.batch,
+                random_cases={"diagonal": _random}))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..arith import I32_MAX, I32_MIN, as_f64, chunked_affine, pwl_apply, pwl_tables
-from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE, GnaModelError, Recurrent
-from . import OpSpec, register, rules
+from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE, GnaModelError, GnaModel, Recurrent
+from . import OpSpec, register, sampling, rules
 
 
 def check(i, op):
@@ -107,5 +107,20 @@ def libgna(op, d):
     return operands, [d.scalar("uint32_t *", op.delay)]
 
 
+def _random(rng):
+    n = int(rng.integers(1, 9))
+    k, m = 8 * int(rng.integers(1, 40)), 32 * int(rng.integers(1, 5))
+    int8 = rng.random() < 0.4
+    style = rng.choice(["small", "full"])
+    op = Recurrent(weights=sampling.values(rng, (m, k + m), np.int8 if int8 else np.int16, style),
+                   bias=sampling.values(rng, (m,), np.int32, "small"), pwl=sampling.random_pwl(rng), batch=n,
+                   delay=int(rng.integers(1, n + 1)), multiplier=rng.integers(0, 256, size=m) if int8 else None,
+                   initial_state=None if rng.random() < 0.5 else rng.integers(-32768, 32768, size=(1, m)))
+    if op.initial_state is not None:
+        op.initial_state = rng.integers(-32768, 32768, size=(op.delay, m)).astype(np.int16)
+    return GnaModel([op]), sampling.values(rng, (n, k), np.int16, style)
+
+
 register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, macs=lambda op: op.weights.size * op.batch,
-                output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs))
+                output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs,
+                random_cases={"recurrent": _random}))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import MAX_ELEMENTS, GnaModelError, Transposition
+from ..ir import MAX_ELEMENTS, GnaModelError, GnaModel, Transposition
 from ..libgna_abi import DT_INT16
-from . import OpSpec, register
+from . import OpSpec, register, sampling
 
 
 def check(i, op):
@@ -24,4 +24,11 @@ def libgna(op, d):
     return [d.tensor(op.shape, DT_INT16, d.input), d.tensor(op.output_shape, DT_INT16, d.output)], []
 
 
-register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7))
+def _random(rng):
+    a, b = int(rng.integers(1, 9)), 8 * int(rng.integers(1, 128))
+    shape = (a, b) if rng.random() < 0.5 else (b, a)
+    return GnaModel([Transposition(shape=shape)]), sampling.values(rng, shape, np.int16, "full")
+
+
+register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7,
+                random_cases={"transposition": _random}))
