@@ -285,10 +285,10 @@ def test_eval_cli_scores_every_system_per_voice_and_writes_the_report(tmp_path):
     r = subprocess.run([sys.executable, "-m", "toolkit.cli", "vocoder", "eval", "--per-speaker", "1", "--out",
                         str(tmp_path)], capture_output=True, text=True)
     res = json.loads((tmp_path / "report.json").read_text())
-    missed = [k for k, ok in res["verdict"]["checks"].items() if not ok]
-    assert r.returncode == (1 if missed else 0), r.stderr
-    if missed:
-        assert "misses" in r.stderr and all(k in r.stderr for k in missed)
+    # the committed model meets every quality target on this subset too (PESQ, the emulator and the
+    # zero-phase Griffin-Lim are deterministic; wall-clock speed is not gated)
+    assert r.returncode == 0, r.stderr
+    assert res["verdict"]["checks"] and all(res["verdict"]["checks"].values()), res["verdict"]
     assert sorted(row["speaker"] for row in res["rows"]) == ["allison", "carlo", "irina", "june"]
     for row in res["rows"]:
         for system in SYSTEMS:
@@ -299,3 +299,18 @@ def test_eval_cli_scores_every_system_per_voice_and_writes_the_report(tmp_path):
     assert (tmp_path / "vocoder-pesq.png").stat().st_size > 1000 and "PESQ-WB" in (tmp_path / "report.md").read_text()
     assert res["cost"]["macs_per_frame"] == config_of(load_model()).macs_per_frame
     assert res["phase"]["streaming"]["latency_ms"] <= 50
+
+
+def test_eval_cli_exits_1_naming_the_missed_targets(tmp_path, monkeypatch, capsys):
+    from toolkit.cli import main
+    from toolkit.vocoder import evaluate as ev
+
+    report = json.loads((MODEL_PATH.parents[2] / "docs" / "vocoder" / "report.json").read_text())
+    report["summary"]["held_out_prompts"]["gna_i8"]["pesq_wb"] -= 0.16         # i8 now loses 0.17 > 0.15
+    report["summary"]["unseen_speaker"]["gna_i16_streaming"]["pesq_wb"] = 3.3  # 0.075 above the baseline
+    report["verdict"] = ev.verdict(report)
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: report)
+    monkeypatch.setattr("toolkit.vocoder.corpus.install", lambda: None)
+    assert main(["vocoder", "eval", "--out", str(tmp_path), "--no-wavs"]) == 1
+    err = capsys.readouterr().err
+    assert "misses 2 target(s): trained.i8_loss, unseen.streaming_over_baseline" in err
