@@ -38,7 +38,6 @@ def create_status(ops: list[RawOperation], device_version: int = DEVICE_VERSION_
     """Create (and release) a model on an export device of `device_version`; (status, message).
     Allocation failures come back as statuses too. Runs no inference."""
     ffi, lib, _ = load()
-    global _EXPORT_DEVICES
     if device_version not in _EXPORT_DEVICES:
         idx = ffi.new("uint32_t *")
         st = lib.Gna2DeviceCreateForExport(device_version, idx)

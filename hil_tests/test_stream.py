@@ -6,7 +6,7 @@ from toolkit.hil.lockstep import run_lockstep, state_diff
 from toolkit.pin.synth import hostile_q15
 
 
-def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request):
+def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request, record_property):
     client, ref = fresh
     n = request.config.getoption("--vectors")
     hostile = min(256, n // 10)
@@ -16,6 +16,8 @@ def test_intent_stream_with_feedback_is_bit_exact(fresh, hil_pin, request):
     total = report.vectors + report2.vectors
     print(f"\n{total} vectors, {report.fires + report2.fires} fires, {report.feedbacks} feedbacks, "
           f"{report.vectors_per_s:.0f} vectors/s over the link")
+    record_property("vectors", total)  # npin hil run --json reports these
+    record_property("vectors_per_s", report.vectors_per_s)
     assert client.sync().step == ref.step_count  # the device consumed every vector the reference did
     assert report.fires > 0 and report.feedbacks > 0, "the stream must exercise firing and feedback"
     assert report.device_events == report.fires

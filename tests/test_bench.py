@@ -1,7 +1,6 @@
 """HIL benchmarks: the Cortex-M4 kernels hold the reference's bits and the 12,000-instruction step
 budget under an ARM emulator, and `npin bench` catches a deliberate slowdown against a baseline."""
 import math
-import shutil
 from xml.etree import ElementTree
 
 import numpy as np
@@ -14,7 +13,7 @@ from toolkit.boards import load_board
 from toolkit.cli import main
 from toolkit.firmware.build import build_project
 from toolkit.pin.synth import synthetic_pin
-from parts import needs, skip_unless
+from parts import needs
 
 pytestmark = needs("arm")
 BOARD = load_board("mps2-an386")

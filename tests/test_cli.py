@@ -5,10 +5,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from toolkit.cli import main
-from parts import needs, skip_unless
+from parts import needs
 
 
 def run_cli(*args):

@@ -1,7 +1,6 @@
 """Firmware projects: fit checks per board, atomic generation, build identity, and real offline
 PlatformIO builds for every board (sizes, no float, vector table and parameter block in place)."""
 import re
-import shutil
 import struct
 import subprocess
 
@@ -16,7 +15,7 @@ from common.errors import ConfigError
 from toolkit.firmware.build import build_project
 from toolkit.pin.params_io import save_params
 from toolkit.pin.synth import synthetic_pin
-from parts import needs, skip_unless
+from parts import needs
 
 needs_arm = needs("arm")
 

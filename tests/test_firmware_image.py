@@ -1,7 +1,6 @@
 """Parameters flashed apart from the firmware: `npin firmware image` merges them into one Intel HEX
 at the board's fixed address, and the firmware refuses a missing or corrupt block at boot. Runs the
 images in QEMU (the HEX through QEMU's generic loader, as a flasher would write it)."""
-import shutil
 from xml.etree import ElementTree
 
 import pytest
@@ -17,7 +16,7 @@ from toolkit.hil.lockstep import run_lockstep
 from toolkit.hil.qemu import QemuBoard
 from toolkit.pin.params_io import save_params
 from toolkit.pin.synth import synthetic_pin
-from parts import needs, skip_unless
+from parts import needs
 
 pytestmark = needs("qemu", "arm")
 BOARD = "mps2-an386"

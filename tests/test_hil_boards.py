@@ -1,7 +1,7 @@
 """The HIL suite (hil_tests/) on every emulated board, as CI runs it: `npin hil run` builds the
 firmware offline, boots it in QEMU, streams 10,000 vectors with feedback in lock step with the
 Python reference, and checks malformed frames, retries and resets. Two boards run at a time."""
-import shutil
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from parts import needs, skip_unless
+from parts import needs
 
 pytestmark = needs("qemu", "arm")
 
@@ -38,7 +38,8 @@ def hil_runs(tmp_path_factory):
     def run(name):
         junit = out / f"{name}.xml"
         proc = subprocess.run([sys.executable, "-m", "toolkit.cli", "hil", "run", *RUNS[name], "--junit", str(junit),
-                               "--workdir", str(out / name)], capture_output=True, text=True)
+                               "--json", str(out / f"{name}.json"), "--workdir", str(out / name)],
+                              capture_output=True, text=True)
         return name, (proc, junit)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -56,4 +57,6 @@ def test_hil_suite_passes(hil_runs, name):
     assert skipped == [], skipped  # on QEMU nothing may be skipped, the reset button included
     stream = next(c for c in suite.iter("testcase") if c.get("name") == "test_intent_stream_with_feedback_is_bit_exact")
     assert stream.find("failure") is None
-    assert Path(junit).exists()
+    run = json.loads(Path(junit).with_suffix(".json").read_text())  # the run file agrees with the JUnit
+    assert (run["passed"], run["failed"]) == (int(suite.get("tests")), 0)
+    assert run["vectors"] > 0 and run["vectors_per_s"] > 0

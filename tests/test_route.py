@@ -18,7 +18,7 @@ from toolkit.pin.params_io import load_params
 from toolkit.route.data import load_intents
 from toolkit.route.minilm import MiniLM
 from toolkit.route.pin_router import pin_shape
-from parts import needs, skip_unless
+from parts import needs
 
 CLINC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clinc150"
 needs_clinc = needs("clinc")

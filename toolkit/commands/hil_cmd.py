@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.files import write_run_file
+
 from ..boards import DEFAULT_BOARD, load_board
 
 HIL_TESTS = Path(__file__).resolve().parents[2] / "hil_tests"
@@ -20,13 +22,28 @@ def register(sub) -> None:
     p.add_argument("--workdir", default="build/hil")
     p.add_argument("--kernels", choices=("portable", "m4"), default="portable")
     p.add_argument("-k", dest="select", help="only tests matching this pytest expression")
+    p.add_argument("--json", help="also write a run file: board, Pin shape, tests passed, time, link throughput")
     p.set_defaults(func=cmd_run)
 
 
+class _Results:
+    """A pytest plugin that keeps what the run file needs from each test's report."""
+
+    def __init__(self):
+        self.passed, self.failed, self.skipped, self.properties = 0, 0, 0, {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            setattr(self, report.outcome, getattr(self, report.outcome) + 1)
+            self.properties.update(dict(report.user_properties))
+
+
 def cmd_run(args) -> int:
+    import time
+
     import pytest
 
-    load_board(args.board)  # a clear error for an unknown board before pytest starts
+    board = load_board(args.board)  # a clear error for an unknown board before pytest starts
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
             f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
             f"--kernels={args.kernels}"]
@@ -34,4 +51,13 @@ def cmd_run(args) -> int:
                         ("--junitxml", args.junit), ("-k", args.select)):
         if value:
             argv.append(f"{flag}={value}")
-    return int(pytest.main(argv))
+    results, t0 = _Results(), time.monotonic()
+    rc = int(pytest.main(argv, plugins=[results]))
+    if args.json:
+        shape = args.shape or ",".join(str(v) for v in board.hil_shape)
+        write_run_file(args.json, {"board": board.id, "cpu": board.cpu, "target": args.port or "QEMU",
+                                   "pin": args.pin or shape, "kernels": args.kernels, "passed": results.passed,
+                                   "failed": results.failed, "skipped": results.skipped,
+                                   "seconds": round(time.monotonic() - t0, 1), **results.properties})
+        print(f"wrote {args.json}")
+    return rc

@@ -118,7 +118,23 @@ def gna_bench() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+def hil() -> str:
+    """From `npin hil run --board B ... --json docs/hil/NAME.json`, one file per run (name order)."""
+    runs = sorted((ROOT / "docs" / "hil").glob("*.json"))
+    if not runs:
+        raise ConfigError("no run files in docs/hil/", "npin hil run --board B --json docs/hil/B.json")
+    lines = ["| board | core | Pin (D, K, slots[, facets]) | kernels | vectors | link throughput | tests passed | suite |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path in runs:
+        r = _load(str(path.relative_to(ROOT)))
+        tests = f"{r['passed']}/{r['passed'] + r['failed']}" + (f" ({r['skipped']} skipped)" if r["skipped"] else "")
+        rate = f"{r['vectors_per_s']:.0f} vectors/s" if "vectors_per_s" in r else "—"
+        lines.append(f"| {r['board']} ({r['target']}) | {r['cpu']} | {r['pin'].replace(',', ', ')} | {r['kernels']} | "
+                     f"{r.get('vectors', '—'):,} | {rate} | {tests} | {r['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 
