@@ -224,3 +224,20 @@ def test_per_row_int8_scaling_beats_plain_per_tensor_max_abs():
     ours = _snr(model, compile_onnx(model, calib, weights="i8", calibration="mse", weight_scaling="row"), test)
     plain = _snr(model, compile_onnx(model, calib, weights="i8", calibration="maxabs", weight_scaling="tensor"), test)
     assert ours > plain + 0.2, (ours, plain)
+
+
+def test_accuracy_sweep_orders_the_quantization_choices_as_designed():
+    """Per-row int8 scaling is never worse than one multiplier per tensor, a tighter PWL budget
+    buys int16 more than 10 dB, and the MSE-optimal range is never worse than the percentile."""
+    from toolkit.gna.accuracy import sweep
+
+    net = build_reference_net(0)
+    rows = sweep(net, reference_inputs(64, 1), reference_inputs(64, 2))
+    snr = {(r["weights"], r["scaling"], r["calibration"], r["pwl_error"]): r["snr_db"] for r in rows}
+    assert len(rows) == 18
+    for pwl in (0.01, 0.001):
+        for cal in ("maxabs", "percentile", "mse"):
+            assert snr[("i8", "row", cal, pwl)] >= snr[("i8", "tensor", cal, pwl)]
+        for w, sc in (("i16", "row"), ("i8", "row"), ("i8", "tensor")):
+            assert snr[(w, sc, "mse", pwl)] >= snr[(w, sc, "percentile", pwl)]
+    assert snr[("i16", "row", "mse", 0.001)] > snr[("i16", "row", "mse", 0.01)] + 10

@@ -118,10 +118,10 @@ def _gna_part(out: Path, step: int, total: int) -> None:
     """Compile the reference FiLM network for GNA 2.0 (i16 and i8) and run it on the emulator."""
     import onnx
 
-    from gna import emulator
     from gna.onnx_compiler import calibration_tensors, compile_onnx
     from gna.reference_net import build_reference_net, reference_inputs
-    from quant.quantizers import snr_db
+
+    from ..gna.accuracy import output_snr_db
 
     net = build_reference_net()
     onnx.save(net, str(out / "film_reference.onnx"))
@@ -133,10 +133,9 @@ def _gna_part(out: Path, step: int, total: int) -> None:
         cm = compile_onnx(net, calib, weights=weights)
         cm.source = str(out / "film_reference.onnx")
         cm.save(out / f"film_reference.{weights}.npz")
-        got = np.stack([cm.dequantize(len(cm.layers) - 1, emulator.run(cm.model, cm.quantize_input(x)).output)
-                        for x in test]).reshape(ref.shape)
         ops = ", ".join(type(o).__name__ for o in cm.model.operations)
-        print(f"  {weights}: {len(cm.model.operations)} operations ({ops}); output SNR {snr_db(ref, got):.1f} dB")
+        print(f"  {weights}: {len(cm.model.operations)} operations ({ops}); output SNR "
+              f"{output_snr_db(cm, net, test, ref):.1f} dB")
 
 
 def _vocoder_part(out: Path, total: int) -> None:

@@ -217,6 +217,12 @@ def register_compiler(g) -> None:
     p.add_argument("--calib", help=".npy inputs (default: 16 standard-normal inputs; shapes are what matter)")
     p.set_defaults(func=cmd_fit)
 
+    p = g.add_parser("accuracy-sweep", help="the reference FiLM network's output SNR under every weight width, "
+                                            "weight scaling, calibration and PWL budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the figures as a run file (e.g. docs/gna/accuracy.json)")
+    p.set_defaults(func=cmd_accuracy_sweep)
+
     p = g.add_parser("accuracy", help="int vs float SNR per layer and at the output (ONNX Runtime is the reference)")
     p.add_argument("compiled")
     p.add_argument("--data", required=True, help=".npy float inputs [n, ...]")
@@ -334,6 +340,24 @@ def cmd_accuracy(args) -> int:
         snrs.append(snr)
         print(f"{i:2d} {op.kind:22s} {layer['onnx']:16s} {snr:8.2f}")
     print(f"output SNR: {snrs[-1]:.2f} dB over {len(data)} inputs")
+    return 0
+
+
+def cmd_accuracy_sweep(args) -> int:
+    from gna.reference_net import build_reference_net, reference_inputs
+
+    from ..gna.accuracy import CALIBRATIONS, PWL_ERRORS, WEIGHTS, sweep
+
+    net = build_reference_net(args.seed)
+    calib, test = reference_inputs(64, args.seed + 1), reference_inputs(64, args.seed + 2)
+    with progress_bar("accuracy sweep", len(WEIGHTS) * len(CALIBRATIONS) * len(PWL_ERRORS)) as advance:
+        rows = sweep(net, calib, test, advance)
+    for r in rows:
+        print(f"{r['weights']:4s} {r['scaling']:6s} {r['calibration']:10s} PWL {r['pwl_error']:.1%}: {r['snr_db']:6.2f} dB")
+    if args.json:
+        write_run_file(args.json, {"model": "reference FiLM network", "seed": args.seed, "calibration_inputs": len(calib),
+                                   "test_inputs": len(test), "rows": rows})
+        print(f"wrote {args.json}")
     return 0
 
 

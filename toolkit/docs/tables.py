@@ -134,7 +134,21 @@ def hil() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+def gna_accuracy() -> str:
+    """From `npin gna accuracy-sweep --json docs/gna/accuracy.json`."""
+    r = _load("docs/gna/accuracy.json")
+    snr = {(x["weights"], x["scaling"], x["calibration"], x["pwl_error"]): x["snr_db"] for x in r["rows"]}
+    names = {("i16", "row"): "i16", ("i8", "row"): "i8, a multiplier per row (default)",
+             ("i8", "tensor"): "i8, one multiplier per tensor"}
+    lines = [f"| weights ({r['calibration_inputs']} calibration, {r['test_inputs']} test inputs) | max-abs | 99.99th "
+             "percentile | MSE-optimal (default) | MSE-optimal, 0.1 % PWL |", "|---|---|---|---|---|"]
+    for (w, sc), label in names.items():
+        cells = [f"{snr[(w, sc, c, 0.01)]:.2f} dB" for c in ("maxabs", "percentile", "mse")]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {snr[(w, sc, 'mse', 0.001)]:.2f} dB |")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "gna-accuracy": gna_accuracy, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 
