@@ -148,7 +148,26 @@ def gna_accuracy() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "gna-accuracy": gna_accuracy, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+def gna_envelope() -> str:
+    """From `npin gna probe --json docs/gna-envelope-2.0.json` (needs libGNA; receipts in the .md)."""
+    r = _load("docs/gna-envelope-2.0.json")
+    lines = [f"| limit ({r['library']}, {r['date'][:10]}) | measured | documented |", "|---|---|---|"]
+    for d in r["dimensions"]:
+        # a byte limit is bisected over a shape; what it measures is the accepted model's size
+        measured = d["passing"]["model_bytes"] if d.get("unit") == "bytes" and d.get("passing") else d["measured"]
+        unit = " B" if d.get("unit") == "bytes" else ""
+        mark = "" if measured == d["documented"] else " ◀"
+        lines.append(f"| {d['name']} | {measured:,}{unit}{mark} | {d['documented']:,}{unit} |")
+    refused = [a["name"] for a in r["acceptance"] if not a["accepted"]]
+    accepted = [a["name"] for a in r["acceptance"] if a["accepted"]]
+    lines += ["", f"Operation and type combinations accepted: {len(accepted)}; refused: {len(refused)} "
+                  f"({'; '.join(refused)})."]
+    for c in r["crashes"]:
+        lines.append(f"Accepted at creation but {c['outcome']} at inference ({c['detail']}): {c['name']}.")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 
