@@ -7,103 +7,29 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from common.errors import NpinError
-
 from . import ir
+from .ops import REGISTRY
+from .ops.probing import (COMPOUND, I8, I16, I32, DimProbe, ProbeModel, RawParts, Unrepresentable,  # noqa: F401
+                          bias_type)
 
-I16, I8, I32, COMPOUND = "i16", "i8", "i32", "compound"
-
-
-@dataclass(frozen=True)
-class ProbeModel:
-    """A small model family: one operation (or a chain of `layers` identical ones)."""
-    op: str                  # fc, fc_grouping, diag, conv, conv2d, rnn, copy, transpose, memory
-    K: int = 8
-    M: int = 8
-    N: int = 1
-    F: int = 4
-    C: int = 8
-    W: int = 16
-    stride: int = 1
-    pool: str | None = None
-    pool_window: int = 1
-    pool_stride: int = 1
-    segments: int | None = None
-    layers: int = 1
-    in_type: str = I16
-    w_type: str = I16
-    bias_type: str | None = None   # default: i32 for i16 weights, compound for i8
-    out_type: str | None = None    # default: i16 with PWL, i32 without
-
-
-@dataclass(frozen=True)
-class DimProbe:
-    name: str
-    base: ProbeModel
-    field: str
-    step: int
-    lo: int
-    hi: int
-    documented: int
-    unit: str = ""
-
-
-def _pwl(n: int) -> ir.Pwl:
-    return ir.Pwl(x_base=np.arange(n, dtype=np.int64) * 4 - 4 * (n // 2), y_base=np.zeros(n), slope=np.zeros(n))
-
-
-DIM_PROBES = [
-    DimProbe("FullyConnectedAffine inputs K", ProbeModel("fc"), "K", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("FullyConnectedAffine outputs M", ProbeModel("fc"), "M", 1, 1, 1 << 18, ir.MAX_OUTPUTS),
-    DimProbe("FullyConnectedAffine batch N", ProbeModel("fc"), "N", 1, 1, 64, ir.MAX_BATCH),
-    DimProbe("ElementWiseAffine elements M", ProbeModel("diag"), "M", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("Convolution filter count F", ProbeModel("conv"), "F", 4, 4, 1 << 18, ir.CNN_FILTERS[1]),
-    DimProbe("Convolution filter size C", ProbeModel("conv", C=8, W=8), "C", 8, 8, 4096, ir.CNN_FILTER_SIZE[1]),
-    DimProbe("Convolution input width W", ProbeModel("conv"), "W", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("Convolution stride", ProbeModel("conv", C=768, W=1536), "stride", 1, 1, 4096, 768),
-    DimProbe("Convolution pool window", ProbeModel("conv", pool="max", segments=2), "pool_window", 1, 1, 64, ir.CNN_POOL[1]),
-    DimProbe("Convolution pool stride", ProbeModel("conv", pool="max", segments=2), "pool_stride", 1, 1, 64, ir.CNN_POOL[1]),
-    DimProbe("PWL segments", ProbeModel("fc", segments=2), "segments", 1, 2, 4096, ir.PWL_SEGMENTS[1]),
-    DimProbe("Recurrent inputs K", ProbeModel("rnn", M=32, segments=2), "K", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("Recurrent outputs M", ProbeModel("rnn", M=32, segments=2), "M", 32, 32, 1 << 16, 65504),
-    DimProbe("Copy width", ProbeModel("copy"), "W", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("Transposition long side", ProbeModel("transpose", N=8), "W", 8, 8, 1 << 20, ir.MAX_ELEMENTS),
-    DimProbe("Operations per model", ProbeModel("fc", segments=2), "layers", 1, 1, 8192, ir.MAX_LAYERS),
+_FC2 = ProbeModel("fc", segments=2)
+# limits of the model rather than of one operation
+GENERAL_DIMS = [
+    DimProbe("PWL segments", _FC2, "segments", 1, 2, 4096, ir.PWL_SEGMENTS[1]),
+    DimProbe("Operations per model", _FC2, "layers", 1, 1, 8192, ir.MAX_LAYERS),
     DimProbe("Model memory", ProbeModel("memory"), "M", 8, 8, 4096, ir.MAX_MODEL_BYTES, "bytes"),
 ]
-
-ACCEPTANCE = [
-    ("FullyConnectedAffine int16 weights, int32 bias", ProbeModel("fc")),
-    ("FullyConnectedAffine int8 weights, compound bias", ProbeModel("fc", w_type=I8)),
-    ("FullyConnectedAffine int8 weights, int32 bias", ProbeModel("fc", w_type=I8, bias_type=I32)),
-    ("FullyConnectedAffine int16 weights, compound bias", ProbeModel("fc", bias_type=COMPOUND)),
-    ("FullyConnectedAffine int8 input", ProbeModel("fc", in_type=I8)),
-    ("FullyConnectedAffine int8 output (PWL)", ProbeModel("fc", segments=2, out_type=I8)),
-    ("FullyConnectedAffine bias grouping", ProbeModel("fc_grouping")),
-    ("ElementWiseAffine (FiLM) int16", ProbeModel("diag")),
-    ("ElementWiseAffine (FiLM) int8, compound bias", ProbeModel("diag", w_type=I8)),
-    ("Convolution legacy 1D (GNA1)", ProbeModel("conv")),
-    ("Convolution legacy 1D, max pooling", ProbeModel("conv", pool="max", segments=2, pool_window=2, pool_stride=2)),
-    ("Convolution 2D", ProbeModel("conv2d")),
-    ("Recurrent", ProbeModel("rnn", M=32, segments=2)),
-    ("Copy", ProbeModel("copy")),
-    ("Transposition", ProbeModel("transpose", N=8)),
-]
-
-CRASH_PROBES = [
-    ("Convolution with PWL, no pooling, 4 MiB of int32 scratch (W=65528, C=8, F=16)",
-     ProbeModel("conv", W=65528, C=8, F=16, segments=2)),
-]
+DIM_PROBES = [d for spec in REGISTRY.values() for d in spec.probes.dims] + GENERAL_DIMS
+ACCEPTANCE = [a for spec in REGISTRY.values() for a in spec.probes.acceptance]
+CRASH_PROBES = [c for spec in REGISTRY.values() for c in spec.probes.crashes]
+FAMILIES = {name: fam for spec in REGISTRY.values() for name, fam in spec.probes.families.items()}
 
 
-class Unrepresentable(NpinError, ValueError):
-    """The family member cannot even be written in the IR (a type 2.0 does not have)."""
-
-
-def _bias_type(pm: ProbeModel) -> str:
-    return pm.bias_type or (COMPOUND if pm.w_type == I8 else I32)
+def _family(pm: ProbeModel):
+    fam = FAMILIES.get(pm.op)
+    if fam is None:
+        raise ValueError(f"no probe family '{pm.op}' (families: {', '.join(sorted(FAMILIES))})")
+    return fam
 
 
 def to_ir(pm: ProbeModel) -> ir.GnaModel:
@@ -112,103 +38,23 @@ def to_ir(pm: ProbeModel) -> ir.GnaModel:
         raise Unrepresentable("GNA 2.0 inputs are int16")
     if pm.out_type == I8:
         raise Unrepresentable("GNA 2.0 outputs are int16 (PWL) or int32")
-    if pm.op == "conv2d":
-        raise Unrepresentable("2D convolution is not a GNA 2.0 operation")
-    wdt = np.int8 if pm.w_type == I8 else np.int16
-    compound = _bias_type(pm) == COMPOUND
-    if (pm.w_type == I8) != compound:
+    fam = _family(pm)
+    if (pm.w_type == I8) != (bias_type(pm) == COMPOUND):
         raise Unrepresentable("int8 weights take a compound bias and int16 weights an int32 bias on GNA 2.0")
-    pwl = _pwl(pm.segments) if pm.segments else None
-
-    def mult(rows):
-        return np.ones(rows, np.uint8) if compound else None
-
-    if pm.op == "fc":
-        op = ir.FullyConnectedAffine(np.zeros((pm.M, pm.K), wdt), np.zeros(pm.M, np.int32), pm.N, mult(pm.M), pwl=pwl)
-        if pm.layers > 1:
-            return ir.GnaModel([op] * pm.layers)
-        return ir.GnaModel([op])
-    if pm.op == "fc_grouping":
-        return ir.GnaModel([ir.FullyConnectedAffine(np.zeros((pm.M, pm.K), wdt), np.zeros((pm.M, 2), np.int32), pm.N,
-                                                    mult(pm.M), bias_index=1, pwl=pwl)])
-    if pm.op == "diag":
-        return ir.GnaModel([ir.ElementWiseAffine(np.zeros(pm.M, wdt), np.zeros(pm.M, np.int32), pm.N, mult(pm.M), pwl)])
-    if pm.op == "conv":
-        return ir.GnaModel([ir.Convolution(np.zeros((pm.F, pm.C), np.int16), np.zeros(pm.F, np.int32), pm.W, pm.stride,
-                                           pm.pool, pm.pool_window, pm.pool_stride, pwl)])
-    if pm.op == "rnn":
-        return ir.GnaModel([ir.Recurrent(np.zeros((pm.M, pm.K + pm.M), wdt), np.zeros(pm.M, np.int32), pwl or _pwl(2),
-                                         pm.N, 1, mult(pm.M))])
-    if pm.op == "copy":
-        return ir.GnaModel([ir.Copy((1, pm.W), (1, pm.W), 1, pm.W)])
-    if pm.op == "transpose":
-        return ir.GnaModel([ir.Transposition((pm.N, pm.W))])
-    if pm.op == "memory":
-        # two dense layers whose weight buffers grow with M: [M, 65528] then [65528, M]
-        big = ir.MAX_ELEMENTS
-        return ir.GnaModel([
-            ir.FullyConnectedAffine(np.zeros((pm.M, big), np.int16), np.zeros(pm.M, np.int32), 1, pwl=_pwl(2)),
-            ir.FullyConnectedAffine(np.zeros((big, pm.M), np.int16), np.zeros(big, np.int32), 1, pwl=_pwl(2))])
-    raise ValueError(pm.op)
+    return fam.to_ir(pm)
 
 
 def _raw(pm: ProbeModel):
     """The family member as raw libGNA operations (every operand its own zeroed allocation, or
     shared ones for long chains)."""
+    from .libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL
     from .libgna_raw import RawOperand, RawOperation
-    from .libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, DT_PWL, POOLING
 
     dt = {I16: DT_INT16, I8: DT_INT8, I32: DT_INT32, COMPOUND: DT_COMPOUND}
     out = dt[pm.out_type] if pm.out_type else (DT_INT16 if pm.segments else DT_INT32)
-    pwl = RawOperand((pm.segments,), DT_PWL) if pm.segments else None
-    bias = dt[_bias_type(pm)]
-    shared = pm.layers > 1
-    if pm.op in ("fc", "fc_grouping", "memory"):
-        if pm.op == "memory":
-            big = ir.MAX_ELEMENTS
-            return [RawOperation(3, [RawOperand((k, 1), DT_INT16), RawOperand((m, 1), DT_INT16),
-                                     RawOperand((m, k), DT_INT16), RawOperand((m,), DT_INT32), RawOperand((2,), DT_PWL)])
-                    for k, m in ((big, pm.M), (pm.M, big))]
-        b_shape = (pm.M, 2) if pm.op == "fc_grouping" else (pm.M,)
-
-        def op(_):
-            ods = [RawOperand((pm.K, pm.N), dt[pm.in_type], buffer="in" if shared else None),
-                   RawOperand((pm.M, pm.N), out, buffer="out" if shared else None),
-                   RawOperand((pm.M, pm.K), dt[pm.w_type], buffer="w" if shared else None),
-                   RawOperand(b_shape, bias if pm.op == "fc" else DT_INT32, buffer="b" if shared else None)]
-            if pwl is not None:
-                ods.append(dataclasses.replace(pwl, buffer="p" if shared else None))
-            params = [("i32", 2), ("u32", 1)] if pm.op == "fc_grouping" else None
-            return RawOperation(3, ods, params)
-        return [op(i) for i in range(pm.layers)]
-    if pm.op == "diag":
-        ods = [RawOperand((pm.M, pm.N), dt[pm.in_type]), RawOperand((pm.M, pm.N), out),
-               RawOperand((pm.M,), dt[pm.w_type]), RawOperand((pm.M,), bias)] + ([pwl] if pwl else [])
-        return [RawOperation(4, ods)]
-    if pm.op == "conv":
-        positions = (pm.W - pm.C) // pm.stride + 1 if pm.W >= pm.C else 1
-        if pm.pool:
-            positions = -(-positions // pm.pool_stride)
-        ods = [RawOperand((1, pm.W), dt[pm.in_type]), RawOperand((1, positions, pm.F), out, b"GNA1"),
-               RawOperand((pm.F, pm.C), DT_INT16), RawOperand((pm.F,), DT_INT32)] + ([pwl] if pwl else [])
-        params = [("shape", (pm.stride,))]
-        if pm.pool:
-            params += [("i32", 0), ("i32", POOLING[pm.pool]), ("shape", (pm.pool_window,)), ("shape", (pm.pool_stride,))]
-        return [RawOperation(1, ods, params)]
-    if pm.op == "conv2d":  # 16 filters of 3x3x8 over a 16x16x8 input, stride 1, no padding
-        ods = [RawOperand((1, 16, 16, 8), DT_INT16), RawOperand((1, 14, 14, 16), DT_INT32),
-               RawOperand((16, 3, 3, 8), DT_INT16), RawOperand((16,), DT_INT32)]
-        return [RawOperation(1, ods, [("shape", (1, 1)), ("i32", 0)])]
-    if pm.op == "rnn":
-        ods = [RawOperand((pm.N, pm.K), dt[pm.in_type]),
-               RawOperand((pm.N, pm.M), DT_INT16, offset=2 * pm.M),  # one row of feedback before it
-               RawOperand((pm.M, pm.K + pm.M), dt[pm.w_type]), RawOperand((pm.M,), bias), pwl or RawOperand((2,), DT_PWL)]
-        return [RawOperation(6, ods, [("u32", 1)])]
-    if pm.op == "copy":
-        return [RawOperation(2, [RawOperand((1, pm.W), DT_INT16), RawOperand((1, pm.W), DT_INT16)], [("shape", (1, pm.W))])]
-    if pm.op == "transpose":
-        return [RawOperation(7, [RawOperand((pm.N, pm.W), DT_INT16), RawOperand((pm.W, pm.N), DT_INT16)])]
-    raise ValueError(pm.op)
+    parts = RawParts(RawOperand, RawOperation, dt, out, RawOperand((pm.segments,), DT_PWL) if pm.segments else None,
+                     DT_PWL, dt[bias_type(pm)], pm.layers > 1)
+    return _family(pm).raw(pm, parts)
 
 
 class EmulatorBackend:

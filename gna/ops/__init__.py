@@ -1,6 +1,7 @@
 """The GNA 2.0 operation registry. One module per operation kind holds everything about it but its
 IR dataclass (gna/ir.py): its 2.0 rules, its bit-exact emulation, its libGNA descriptor, its MAC
-count, any input the library is known to crash on, and its random conformance cases. gna/ir.py, the emulator, the libGNA backend,
+count, any input the library is known to crash on, its random conformance cases and its
+envelope-probe families. gna/ir.py, the emulator, the libGNA backend,
 the pre-flight check and `npin gna fit` all look operations up here; adding an operation is its
 dataclass in gna/ir.py and one module in this folder.
 """
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..ir import GnaModelError
+from .probing import Probes
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class OpSpec:
     output_buffer: Callable | None = None  # (op, arena, nbytes) -> pointer, when the library wants more
     extra_bytes: Callable = lambda op: 0    # arena bytes beyond operands and output (e.g. a recurrent state)
     random_cases: dict = field(default_factory=dict)  # conformance kind -> rng -> (GnaModel, int16 input)
+    probes: Probes = field(default_factory=Probes)    # envelope-probe families, limits, type combinations
 
 
 REGISTRY: dict[type, OpSpec] = {}
@@ -41,4 +44,5 @@ def spec_of(op, layer: int | None = None) -> OpSpec:
     return spec
 
 
-from . import affine, convolution, copy, diagonal, recurrent, transposition  # noqa: E402,F401 - they register
+# registration order is the order of the envelope report's rows
+from . import affine, diagonal, convolution, recurrent, copy, transposition  # noqa: E402,F401,I001 - they register

@@ -2,12 +2,14 @@
 accumulator chunk; int8 weights scale each row by a uint8 multiplier; optional bias grouping."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..arith import as_f64, chunked_affine, pwl_apply
 from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, FullyConnectedAffine, GnaModel, GnaModelError
 from ..libgna_abi import DT_WSF, weight_scale_bytes
-from . import OpSpec, register, sampling, rules
+from . import OpSpec, probing, register, sampling, rules
 
 
 def check(i, op):
@@ -81,8 +83,67 @@ def _chunk_edge(rng):
     return GnaModel([op]), x
 
 
+def _probe_fc(pm):
+    op = FullyConnectedAffine(np.zeros((pm.M, pm.K), probing.weights_dtype(pm)), np.zeros(pm.M, np.int32), pm.N,
+                              probing.multiplier(pm, pm.M), pwl=probing.member_pwl(pm))
+    return GnaModel([op] * pm.layers)
+
+
+def _probe_fc_grouping(pm):
+    return GnaModel([FullyConnectedAffine(np.zeros((pm.M, pm.K), probing.weights_dtype(pm)), np.zeros((pm.M, 2), np.int32),
+                                          pm.N, probing.multiplier(pm, pm.M), bias_index=1, pwl=probing.member_pwl(pm))])
+
+
+def _probe_memory(pm):
+    """Two dense layers whose weight buffers grow with M: [M, 65528] then [65528, M]."""
+    big = MAX_ELEMENTS
+    return GnaModel([
+        FullyConnectedAffine(np.zeros((pm.M, big), np.int16), np.zeros(pm.M, np.int32), 1, pwl=probing.pwl(2)),
+        FullyConnectedAffine(np.zeros((big, pm.M), np.int16), np.zeros(big, np.int32), 1, pwl=probing.pwl(2))])
+
+
+def _raw_fc(pm, r):
+    b_shape = (pm.M, 2) if pm.op == "fc_grouping" else (pm.M,)
+
+    def one():
+        ods = [r.RawOperand((pm.K, pm.N), r.dt[pm.in_type], buffer="in" if r.shared else None),
+               r.RawOperand((pm.M, pm.N), r.out, buffer="out" if r.shared else None),
+               r.RawOperand((pm.M, pm.K), r.dt[pm.w_type], buffer="w" if r.shared else None),
+               r.RawOperand(b_shape, r.bias if pm.op == "fc" else r.dt[probing.I32], buffer="b" if r.shared else None)]
+        if r.pwl is not None:
+            ods.append(dataclasses.replace(r.pwl, buffer="p" if r.shared else None))
+        return r.RawOperation(3, ods, [("i32", 2), ("u32", 1)] if pm.op == "fc_grouping" else None)
+    return [one() for _ in range(pm.layers)]
+
+
+def _raw_memory(pm, r):
+    big = MAX_ELEMENTS
+    pwl16 = r.RawOperand((2,), r.pwl_code)
+    return [r.RawOperation(3, [r.RawOperand((k, 1), r.dt[probing.I16]), r.RawOperand((m, 1), r.dt[probing.I16]),
+                               r.RawOperand((m, k), r.dt[probing.I16]), r.RawOperand((m,), r.dt[probing.I32]), pwl16])
+            for k, m in ((big, pm.M), (pm.M, big))]
+
+
+_FC = probing.ProbeModel("fc")
+PROBES = probing.Probes(
+    families={"fc": probing.Family(_probe_fc, _raw_fc), "fc_grouping": probing.Family(_probe_fc_grouping, _raw_fc),
+              "memory": probing.Family(_probe_memory, _raw_memory)},
+    dims=[probing.DimProbe("FullyConnectedAffine inputs K", _FC, "K", 8, 8, 1 << 20, MAX_ELEMENTS),
+          probing.DimProbe("FullyConnectedAffine outputs M", _FC, "M", 1, 1, 1 << 18, MAX_OUTPUTS),
+          probing.DimProbe("FullyConnectedAffine batch N", _FC, "N", 1, 1, 64, MAX_BATCH)],
+    acceptance=[("FullyConnectedAffine int16 weights, int32 bias", _FC),
+                ("FullyConnectedAffine int8 weights, compound bias", probing.ProbeModel("fc", w_type=probing.I8)),
+                ("FullyConnectedAffine int8 weights, int32 bias",
+                 probing.ProbeModel("fc", w_type=probing.I8, bias_type=probing.I32)),
+                ("FullyConnectedAffine int16 weights, compound bias", probing.ProbeModel("fc", bias_type=probing.COMPOUND)),
+                ("FullyConnectedAffine int8 input", probing.ProbeModel("fc", in_type=probing.I8)),
+                ("FullyConnectedAffine int8 output (PWL)", probing.ProbeModel("fc", segments=2, out_type=probing.I8)),
+                ("FullyConnectedAffine bias grouping", probing.ProbeModel("fc_grouping"))])
+
+
 register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3,
                 macs=lambda op: op.weights.size * op.batch,
                 random_cases={"affine": lambda rng: _random(rng), "affine_int8": lambda rng: _random(rng, int8=True),
                               "affine_grouping": lambda rng: _random(rng, int8=rng.random() < 0.5, grouping=True),
-                              "chunk_edge": _chunk_edge}))
+                              "chunk_edge": _chunk_edge},
+                probes=PROBES))

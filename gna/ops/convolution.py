@@ -7,7 +7,7 @@ import numpy as np
 from ..arith import I32_MAX, I32_MIN, as_f64, pwl_apply
 from ..ir import CNN_FILTER_SIZE, CNN_FILTERS, CNN_POOL, CNN_SCRATCH_BYTES, MAX_ELEMENTS, GnaModel, Convolution, GnaModelError
 from ..libgna_abi import DT_INT16, DT_INT32, POOLING
-from . import OpSpec, register, sampling, rules
+from . import OpSpec, probing, register, sampling, rules
 
 
 def check(i, op):
@@ -93,6 +93,54 @@ def _random(rng, pool=False):
     return GnaModel([op]), sampling.values(rng, (1, w_in), np.int16, style)
 
 
+def _probe(pm):
+    return GnaModel([Convolution(np.zeros((pm.F, pm.C), np.int16), np.zeros(pm.F, np.int32), pm.W, pm.stride,
+                                 pm.pool, pm.pool_window, pm.pool_stride, probing.member_pwl(pm))])
+
+
+def _probe_2d(pm):
+    raise probing.Unrepresentable("2D convolution is not a GNA 2.0 operation")
+
+
+def _raw(pm, r):
+    positions = (pm.W - pm.C) // pm.stride + 1 if pm.W >= pm.C else 1
+    if pm.pool:
+        positions = -(-positions // pm.pool_stride)
+    ods = [r.RawOperand((1, pm.W), r.dt[pm.in_type]), r.RawOperand((1, positions, pm.F), r.out, b"GNA1"),
+           r.RawOperand((pm.F, pm.C), r.dt[probing.I16]), r.RawOperand((pm.F,), r.dt[probing.I32])] + ([r.pwl] if r.pwl else [])
+    params = [("shape", (pm.stride,))]
+    if pm.pool:
+        params += [("i32", 0), ("i32", POOLING[pm.pool]), ("shape", (pm.pool_window,)), ("shape", (pm.pool_stride,))]
+    return [r.RawOperation(1, ods, params)]
+
+
+def _raw_2d(pm, r):
+    """16 filters of 3x3x8 over a 16x16x8 input, stride 1, no padding: does the target take 2D?"""
+    ods = [r.RawOperand((1, 16, 16, 8), r.dt[probing.I16]), r.RawOperand((1, 14, 14, 16), r.dt[probing.I32]),
+           r.RawOperand((16, 3, 3, 8), r.dt[probing.I16]), r.RawOperand((16,), r.dt[probing.I32])]
+    return [r.RawOperation(1, ods, [("shape", (1, 1)), ("i32", 0)])]
+
+
+_CONV = probing.ProbeModel("conv")
+_POOLED = probing.ProbeModel("conv", pool="max", segments=2)
+PROBES = probing.Probes(
+    families={"conv": probing.Family(_probe, _raw), "conv2d": probing.Family(_probe_2d, _raw_2d)},
+    dims=[probing.DimProbe("Convolution filter count F", _CONV, "F", 4, 4, 1 << 18, CNN_FILTERS[1]),
+          probing.DimProbe("Convolution filter size C", probing.ProbeModel("conv", C=8, W=8), "C", 8, 8, 4096,
+                           CNN_FILTER_SIZE[1]),
+          probing.DimProbe("Convolution input width W", _CONV, "W", 8, 8, 1 << 20, MAX_ELEMENTS),
+          probing.DimProbe("Convolution stride", probing.ProbeModel("conv", C=768, W=1536), "stride", 1, 1, 4096, 768),
+          probing.DimProbe("Convolution pool window", _POOLED, "pool_window", 1, 1, 64, CNN_POOL[1]),
+          probing.DimProbe("Convolution pool stride", _POOLED, "pool_stride", 1, 1, 64, CNN_POOL[1])],
+    acceptance=[("Convolution legacy 1D (GNA1)", _CONV),
+                ("Convolution legacy 1D, max pooling",
+                 probing.ProbeModel("conv", pool="max", segments=2, pool_window=2, pool_stride=2)),
+                ("Convolution 2D", probing.ProbeModel("conv2d"))],
+    crashes=[("Convolution with PWL, no pooling, 4 MiB of int32 scratch (W=65528, C=8, F=16)",
+              probing.ProbeModel("conv", W=65528, C=8, F=16, segments=2))])
+
+
 register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, macs=lambda op: op.filters.size * op.conv_positions,
                 preflight=preflight,
-                random_cases={"convolution": lambda rng: _random(rng), "conv_pool": lambda rng: _random(rng, pool=True)}))
+                random_cases={"convolution": lambda rng: _random(rng), "conv_pool": lambda rng: _random(rng, pool=True)},
+                probes=PROBES))

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir import MAX_BATCH, MAX_ELEMENTS, GnaModel, Copy
 from ..libgna_abi import DT_INT16
-from . import OpSpec, register, sampling, rules
+from . import OpSpec, probing, register, sampling, rules
 
 
 def check(i, op):
@@ -38,5 +38,21 @@ def _random(rng):
     return GnaModel([op]), sampling.values(rng, (hi, wi), np.int16, "full")
 
 
+def _probe(pm):
+    return GnaModel([Copy((1, pm.W), (1, pm.W), 1, pm.W)])
+
+
+def _raw(pm, r):
+    i16 = r.dt[probing.I16]
+    return [r.RawOperation(2, [r.RawOperand((1, pm.W), i16), r.RawOperand((1, pm.W), i16)], [("shape", (1, pm.W))])]
+
+
+PROBES = probing.Probes(
+    families={"copy": probing.Family(_probe, _raw)},
+    dims=[probing.DimProbe("Copy width", probing.ProbeModel("copy"), "W", 8, 8, 1 << 20, MAX_ELEMENTS)],
+    acceptance=[("Copy", probing.ProbeModel("copy"))])
+
+
 register(OpSpec(Copy, check, emulate, libgna, libgna_type=2,
-                random_cases={"copy": _random}))
+                random_cases={"copy": _random},
+                probes=PROBES))

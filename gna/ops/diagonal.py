@@ -5,7 +5,7 @@ import numpy as np
 
 from ..arith import I32_MAX, I32_MIN, pwl_apply
 from ..ir import MAX_BATCH, MAX_ELEMENTS, GnaModel, ElementWiseAffine
-from . import OpSpec, register, sampling, rules
+from . import OpSpec, probing, register, sampling, rules
 
 
 def check(i, op):
@@ -51,5 +51,24 @@ def _random(rng):
     return GnaModel([op]), sampling.values(rng, (m, n), np.int16, style)
 
 
+def _probe(pm):
+    return GnaModel([ElementWiseAffine(np.zeros(pm.M, probing.weights_dtype(pm)), np.zeros(pm.M, np.int32), pm.N,
+                                       probing.multiplier(pm, pm.M), probing.member_pwl(pm))])
+
+
+def _raw(pm, r):
+    ods = [r.RawOperand((pm.M, pm.N), r.dt[pm.in_type]), r.RawOperand((pm.M, pm.N), r.out),
+           r.RawOperand((pm.M,), r.dt[pm.w_type]), r.RawOperand((pm.M,), r.bias)] + ([r.pwl] if r.pwl else [])
+    return [r.RawOperation(4, ods)]
+
+
+PROBES = probing.Probes(
+    families={"diag": probing.Family(_probe, _raw)},
+    dims=[probing.DimProbe("ElementWiseAffine elements M", probing.ProbeModel("diag"), "M", 8, 8, 1 << 20, MAX_ELEMENTS)],
+    acceptance=[("ElementWiseAffine (FiLM) int16", probing.ProbeModel("diag")),
+                ("ElementWiseAffine (FiLM) int8, compound bias", probing.ProbeModel("diag", w_type=probing.I8))])
+
+
 register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, macs=lambda op: op.weights.size * op.batch,
-                random_cases={"diagonal": _random}))
+                random_cases={"diagonal": _random},
+                probes=PROBES))

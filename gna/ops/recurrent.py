@@ -6,7 +6,7 @@ import numpy as np
 
 from ..arith import I32_MAX, I32_MIN, as_f64, chunked_affine, pwl_apply, pwl_tables
 from ..ir import CHUNK_BY_BATCH, MAX_BATCH, MAX_ELEMENTS, MAX_OUTPUTS, RNN_OUTPUT_MULTIPLE, GnaModelError, GnaModel, Recurrent
-from . import OpSpec, register, sampling, rules
+from . import OpSpec, probing, register, sampling, rules
 
 
 def check(i, op):
@@ -121,6 +121,28 @@ def _random(rng):
     return GnaModel([op]), sampling.values(rng, (n, k), np.int16, style)
 
 
+def _probe(pm):
+    return GnaModel([Recurrent(np.zeros((pm.M, pm.K + pm.M), probing.weights_dtype(pm)), np.zeros(pm.M, np.int32),
+                               probing.member_pwl(pm) or probing.pwl(2), pm.N, 1, probing.multiplier(pm, pm.M))])
+
+
+def _raw(pm, r):
+    ods = [r.RawOperand((pm.N, pm.K), r.dt[pm.in_type]),
+           r.RawOperand((pm.N, pm.M), r.dt[probing.I16], offset=2 * pm.M),  # one row of feedback before it
+           r.RawOperand((pm.M, pm.K + pm.M), r.dt[pm.w_type]), r.RawOperand((pm.M,), r.bias),
+           r.pwl or r.RawOperand((2,), r.pwl_code)]
+    return [r.RawOperation(6, ods, [("u32", 1)])]
+
+
+_RNN = probing.ProbeModel("rnn", M=32, segments=2)
+PROBES = probing.Probes(
+    families={"rnn": probing.Family(_probe, _raw)},
+    dims=[probing.DimProbe("Recurrent inputs K", _RNN, "K", 8, 8, 1 << 20, MAX_ELEMENTS),
+          probing.DimProbe("Recurrent outputs M", _RNN, "M", 32, 32, 1 << 16, 65504)],
+    acceptance=[("Recurrent", _RNN)])
+
+
 register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, macs=lambda op: op.weights.size * op.batch,
                 output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs,
-                random_cases={"recurrent": _random}))
+                random_cases={"recurrent": _random},
+                probes=PROBES))

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir import MAX_ELEMENTS, GnaModelError, GnaModel, Transposition
 from ..libgna_abi import DT_INT16
-from . import OpSpec, register, sampling
+from . import OpSpec, probing, register, sampling
 
 
 def check(i, op):
@@ -30,5 +30,22 @@ def _random(rng):
     return GnaModel([Transposition(shape=shape)]), sampling.values(rng, shape, np.int16, "full")
 
 
+def _probe(pm):
+    return GnaModel([Transposition((pm.N, pm.W))])
+
+
+def _raw(pm, r):
+    i16 = r.dt[probing.I16]
+    return [r.RawOperation(7, [r.RawOperand((pm.N, pm.W), i16), r.RawOperand((pm.W, pm.N), i16)])]
+
+
+PROBES = probing.Probes(
+    families={"transpose": probing.Family(_probe, _raw)},
+    dims=[probing.DimProbe("Transposition long side", probing.ProbeModel("transpose", N=8), "W", 8, 8, 1 << 20,
+                           MAX_ELEMENTS)],
+    acceptance=[("Transposition", probing.ProbeModel("transpose", N=8))])
+
+
 register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7,
-                random_cases={"transposition": _random}))
+                random_cases={"transposition": _random},
+                probes=PROBES))
