@@ -83,6 +83,14 @@ def bench_m4() -> str:
         lines.append(f"| {label} | {m[f'insn.{k}.step.D512.K16']:,} | {m[f'insn.{k}.update.D512']:,} | "
                      f"{m[f'insn.{k}.dots.D512.K16']:,} | {a:.0f} + {slope:.2f}·D·K | {m[f'insn.{k}.step.routing']:,} | "
                      f"{builds[k]['sections']['.text']:,} B |")
+    lines.append("")
+    lines.append(f"- Serial round trip {m['link.rtt_ms']:.1f} ms and {m['link.vectors_per_s']:.0f} vectors/s at D = "
+                 f"{b['meta']['hil_shape'][0]} over the board's UART; the scripted intents pin after "
+                 f"{m['pin.updates_to_first_pin.median']:.0f} updates (median, p90 {m['pin.updates_to_first_pin.p90']:.0f}).")
+    for k, e in b.get("energy", {}).items():
+        lo, hi = e["decision_uj"]
+        lines.append(f"- Energy per routing decision, {names[k].split(' (')[0]}: {lo:,.0f}–{hi:,.0f} µJ on an {e['part']} "
+                     f"({e['steps_per_decision']} steps, CPI {e['cpi'][0]}–{e['cpi'][1]}, {e['volts']} V).")
     return "\n".join(lines) + "\n"
 
 
