@@ -64,10 +64,27 @@ def vocoder() -> str:
     lines = [f"| PESQ-WB | trained voices ({t['files']} prompts, {t['seconds']:.0f} s) | unseen voice, mean FiLM "
              f"({u['files']} prompts, {u['seconds']:.0f} s) |", "|---|---|---|"]
     lines += [f"| {label} | {t[key]['pesq_wb']:.3f} | {u[key]['pesq_wb']:.3f} |" for label, key in rows]
-    sp = r["speed"]
-    lines += ["", f"Real-time factor on the machine that ran it (one {sp['seconds']} s prompt): streaming end to end "
-                  f"{sp['end_to_end_streaming_gna_i16']['rtf']:.2f}, the GNA part on the emulator "
-                  f"{sp['gna_i16_emulator']['rtf']:.3f}; {r['cost']['macs_per_frame']:,} MACs per 10 ms frame."]
+    sp, v, c = r["speed"], r["verdict"], r["cost"]
+    groups = [g for g in ("trained", "unseen") if g in v]
+    i16 = [row["gna_i16"]["log_magnitude_snr_db"] for row in r["rows"]]
+    i8 = [row["gna_i8"]["log_magnitude_snr_db"] for row in r["rows"]]
+
+    def per_group(key):
+        return " / ".join(f"{v[g][key]:.3f}" for g in groups)
+
+    worst_gna = min(v[g]["worst_gna_minus_griffin_lim"] for g in groups)
+    worst_stream = min(v[g]["worst_streaming_minus_griffin_lim"] for g in groups)
+    lines += ["",
+              f"- Every GNA row is at least {worst_gna:.2f} above Griffin-Lim, every streaming row at least "
+              f"{worst_stream:.2f}; int16 costs {per_group('i16_pesq_loss')} PESQ-WB against float, int8 "
+              f"{per_group('i8_pesq_loss')} ({' / '.join(groups)}); log-magnitude SNR against float "
+              f"{min(i16):.0f}–{max(i16):.0f} dB (i16), {min(i8):.0f}–{max(i8):.0f} dB (i8).",
+              f"- {c['gna_operations']} GNA operations, {c['macs_per_frame']:,} MACs per 10 ms frame "
+              f"({c['gops_per_audio_second']:.3f} GOPS per second of audio), {c['gna_model_bytes_i16'] / 1e6:.1f} MB of "
+              f"GNA memory (i16); streaming latency {r['phase']['streaming']['latency_ms']:g} ms.",
+              f"- Real-time factor on the machine that ran it (one {sp['seconds']} s prompt): streaming end to end "
+              f"{sp['end_to_end_streaming_gna_i16']['rtf']:.2f}, the GNA part on the emulator "
+              f"{sp['gna_i16_emulator']['rtf']:.3f}."]
     return "\n".join(lines) + "\n"
 
 
