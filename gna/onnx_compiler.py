@@ -216,7 +216,7 @@ def _layout(w: _Walk, node) -> None:
 
 def _constant_affine(w: _Walk, node) -> None:
     """Mul/Add/Sub/Div by a constant: folded into the open stage's rows, or a diagonal stage."""
-    op, cur, out = node.op_type, w.cur, node.output[0]
+    op = node.op_type
     c = w.consts[[i for i in node.input if i in w.consts][0]]
     if op == "Sub":
         c = -c if node.input[1] in w.consts else None
@@ -224,6 +224,23 @@ def _constant_affine(w: _Walk, node) -> None:
         c = 1.0 / c if node.input[1] in w.consts else None
     if c is None:
         raise CompileError(f"{_where(node)}: constant on the left of Sub/Div is not a per-channel affine")
+    _fold_constant(w, node, c, scale=op in ("Mul", "Div"))
+
+
+def _batch_norm(w: _Walk, node) -> None:
+    """Inference-mode BatchNormalization is a per-channel scale and shift (channels on axis 1)."""
+    if len(node.input) < 5 or any(name not in w.consts for name in node.input[1:5]):
+        raise CompileError(f"{_where(node)}: scale, bias, mean and variance must be constants")
+    gamma, beta, mean, var = (w.consts[name] for name in node.input[1:5])
+    scale = gamma / np.sqrt(var + _attr(node, "epsilon", 1e-5))
+    shape = (1, -1) + (1,) * (len(w.cur.shape) - 2)
+    _fold_constant(w, node, scale.reshape(shape), scale=True)
+    _fold_constant(w, node, (beta - mean * scale).reshape(shape), scale=False)
+
+
+def _fold_constant(w: _Walk, node, c: np.ndarray, scale: bool) -> None:
+    """Scale (or shift) the chain's value element-wise by a constant broadcast to its shape."""
+    cur, out = w.cur, node.output[0]
     try:
         full = np.broadcast_to(c, cur.shape)
     except ValueError as e:
@@ -247,12 +264,13 @@ def _constant_affine(w: _Walk, node) -> None:
             if not np.allclose(per_f, per_f[0]):
                 raise CompileError(f"{_where(node)}: after a convolution only per-channel constants fold")
             per_out = per_f[0]
-    if op in ("Mul", "Div"):
+    if scale:
         st.weights = st.weights * (per_out[:, None] if st.weights.ndim == 2 else per_out)
         st.bias = st.bias * per_out
     else:
         st.bias = st.bias + per_out
-    st.nodes.append(node.name or op)
+    if not st.nodes or st.nodes[-1] != (node.name or node.op_type):
+        st.nodes.append(node.name or node.op_type)
     st.pre_name = st.out_name = out
     w.advance(out)
 
@@ -336,7 +354,8 @@ def _conv(w: _Walk, node) -> None:
 # one lowering per ONNX op that reads the chain's value and nothing else variable; adding an op
 # means adding its function here
 LOWERINGS = {**{op: _layout for op in LAYOUT}, **{op: _constant_affine for op in ("Mul", "Add", "Sub", "Div")},
-             **{op: _activation for op in ACTIVATIONS}, "Gemm": _dense, "MatMul": _dense, "Conv": _conv}
+             **{op: _activation for op in ACTIVATIONS}, "Gemm": _dense, "MatMul": _dense, "Conv": _conv,
+             "BatchNormalization": _batch_norm}
 
 
 def _graph_input(g, consts) -> _Value:
@@ -379,7 +398,7 @@ def _plan(model) -> tuple[list[_Stage], _Value]:
             lower = None  # between two activations: not mapped yet
         if lower is None:
             raise CompileError(f"{_where(node)}: op {node.op_type} has no GNA 2.0 mapping in this compiler "
-                               f"(supported: Conv 1D, Gemm, MatMul, Mul/Add/Sub/Div by constants, residual Add, "
+                               f"(supported: Conv 1D, Gemm, MatMul, BatchNormalization, Mul/Add/Sub/Div by constants, residual Add, "
                                f"{', '.join(sorted(ACTIVATIONS))}, {', '.join(sorted(LAYOUT))})")
         lower(w, node)
     if g.output[0].name != w.cur.name:

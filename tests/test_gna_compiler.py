@@ -241,3 +241,29 @@ def test_accuracy_sweep_orders_the_quantization_choices_as_designed():
         for w, sc in (("i16", "row"), ("i8", "row"), ("i8", "tensor")):
             assert snr[(w, sc, "mse", pwl)] >= snr[(w, sc, "percentile", pwl)]
     assert snr[("i16", "row", "mse", 0.001)] > snr[("i16", "row", "mse", 0.01)] + 10
+
+
+def test_batch_normalization_after_a_conv_folds_into_its_filters():
+    """Conv -> BatchNormalization -> Relu, as PyTorch exports a Conv1d/BatchNorm1d block: one GNA
+    convolution whose rows and bias carry the normalisation; against ONNX Runtime."""
+    w = RNG.normal(0, 0.3, (8, 8, 3))
+    bn = {"s": RNG.uniform(0.5, 2, 8), "bb": RNG.normal(0, 0.3, 8), "mu": RNG.normal(0, 0.5, 8),
+          "var": RNG.uniform(0.2, 3, 8)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "mu", "var"], ["n"], epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"])]
+    model = _graph(nodes, (1, 8, 32), (1, 8, 30), {"w": w, "b": RNG.normal(0, 0.1, 8), **bn})
+    xs = RNG.normal(0, 1, (8, 1, 8, 32)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert [type(o) for o in cm.model.operations] == [Convolution]
+    assert cm.layers[0]["nodes"] == [model.graph.node[i].name or model.graph.node[i].op_type for i in range(3)]
+    assert _snr(model, cm, xs) > 55
+
+
+def test_batch_normalization_with_a_data_dependent_statistic_is_refused_naming_the_node():
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "c", "var"], ["y"], name="bn1")]
+    model = _graph(nodes, (1, 8, 32), (1, 8, 30), {"w": RNG.normal(0, 0.3, (8, 8, 3)), "b": np.zeros(8),
+                                                   "s": np.ones(8), "bb": np.zeros(8), "var": np.ones(8)})
+    with pytest.raises(CompileError, match="node 'bn1' \\(BatchNormalization\\): scale, bias, mean and variance must"):
+        compile_onnx(model, RNG.normal(0, 1, (4, 1, 8, 32)).astype(np.float32))
