@@ -373,21 +373,89 @@ def _graph_input(g, consts) -> _Value:
     return _Value(inputs[0].name, dims, phys)
 
 
+# ops that compute shapes or pick constants, not data: evaluated before lowering, or refused
+SHAPE_OPS = {"Shape", "Gather", "Cast", "Concat", "ConstantOfShape", "Range", "If", "Slice", "Size", "Equal", "Where"}
+
+
+def _static_shapes(g) -> dict[str, tuple]:
+    shapes = {}
+    for v in list(g.input) + list(g.value_info) + list(g.output):
+        dims = tuple(d.dim_value for d in v.type.tensor_type.shape.dim)
+        if dims and all(d > 0 for d in dims):
+            shapes[v.name] = dims
+    return shapes
+
+
+def _outer_names(graph) -> set[str]:
+    """Names a subgraph reads (for evaluating an If whose branches use outer constants)."""
+    names = set()
+    for node in graph.node:
+        names.update(i for i in node.input if i)
+        for a in node.attribute:
+            if a.g is not None and a.g.node:
+                names |= _outer_names(a.g)
+    return names
+
+
+def _fold_constant_subgraphs(g, raw: dict, opsets) -> set[str]:
+    """Evaluate, in graph order, every node all of whose inputs are constants (a Shape of a value
+    with a static shape counts): Shape/Gather/Concat chains feeding a Reshape, Casts, an If on a
+    constant condition. Adds their outputs to `raw`; returns the folded nodes' output names."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    shapes = _static_shapes(g)
+    folded: set[str] = set()
+    for node in g.node:
+        if node.op_type == "Constant":
+            continue
+        inputs = [i for i in node.input if i]
+        if node.op_type == "Shape" and inputs[0] in shapes:
+            dims = np.array(shapes[inputs[0]], dtype=np.int64)
+            start, end = _attr(node, "start", 0), _attr(node, "end", None)
+            raw[node.output[0]] = dims[start:end]
+        elif inputs and all(i in raw for i in inputs):
+            needed = set(inputs)
+            for a in node.attribute:
+                if a.g is not None and a.g.node:
+                    needed |= {n for n in _outer_names(a.g) if n in raw}
+            inits = [numpy_helper.from_array(np.asarray(raw[n]), n) for n in sorted(needed)]
+            outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
+            m = helper.make_model(helper.make_graph([node], "fold", [], outs, inits),
+                                  opset_imports=list(opsets))
+            try:
+                values = ReferenceEvaluator(m).run(None, {})
+            except Exception as e:  # noqa: BLE001 - the evaluator raises many types
+                raise CompileError(f"{_where(node)}: its inputs are constant but evaluating it failed: {e}") from e
+            raw.update(zip(node.output, (np.asarray(v) for v in values)))
+        else:
+            continue
+        folded.update(node.output)
+    return folded
+
+
 def _plan(model) -> tuple[list[_Stage], _Value]:
     """Walk the chain; fold constants and layouts; return the stages and the graph input value."""
     from onnx import numpy_helper
 
     g = model.graph
-    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    raw = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for node in g.node:
         if node.op_type == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(_attr(node, "value")).astype(np.float64)
+            raw[node.output[0]] = numpy_helper.to_array(_attr(node, "value"))
+    folded = _fold_constant_subgraphs(g, raw, model.opset_import)
+    consts = {name: np.asarray(v).astype(np.float64) for name, v in raw.items() if np.asarray(v).dtype != object}
     graph_input = _graph_input(g, consts)
     w = _Walk(consts, _Value(graph_input.name, graph_input.shape, graph_input.phys))
     for node in g.node:
-        if node.op_type == "Constant":
+        if node.op_type == "Constant" or node.output[0] in folded:
             continue
         data = [i for i in node.input if i and i not in consts]
+        if node.op_type in SHAPE_OPS:
+            raise CompileError(f"{_where(node)}: reads '{data[0]}', which is not constant when the model is "
+                               f"compiled; this compiler evaluates {node.op_type} on constants (shapes, indices) only "
+                               "— export with static shapes, or keep it off the data path")
         if node.op_type == "Add" and len(data) == 2:
             _residual_add(w, node, data)
             continue
@@ -415,10 +483,13 @@ def calibration_tensors(model, xs: np.ndarray) -> dict[str, np.ndarray]:
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    inferred = onnx.shape_inference.infer_shapes(m)
+    float_t = onnx.TensorProto.FLOAT
+    types = {v.name: v.type.tensor_type.elem_type for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     have = {o.name for o in m.graph.output}
     for node in m.graph.node:
         for o in node.output:
-            if o and o not in have:
+            if o and o not in have and types.get(o, float_t) in (float_t, 0):  # shapes and indices are not data
                 m.graph.output.append(onnx.helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None))
                 have.add(o)
     opts = ort.SessionOptions()

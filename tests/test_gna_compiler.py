@@ -267,3 +267,49 @@ def test_batch_normalization_with_a_data_dependent_statistic_is_refused_naming_t
                                                    "s": np.ones(8), "bb": np.zeros(8), "var": np.ones(8)})
     with pytest.raises(CompileError, match="node 'bn1' \\(BatchNormalization\\): scale, bias, mean and variance must"):
         compile_onnx(model, RNG.normal(0, 1, (4, 1, 8, 32)).astype(np.float32))
+
+
+def test_shape_arithmetic_and_an_if_on_a_constant_fold_before_lowering():
+    """What exporters emit around a flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape, a
+    Cast, and an If whose condition is a constant — all computed at compile time."""
+    w2 = RNG.normal(0, 0.2, (8 * 30, 16))
+    then_g = helper.make_graph([helper.make_node("Identity", ["w2"], ["wt"])], "then", [],
+                               [helper.make_tensor_value_info("wt", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph([helper.make_node("Neg", ["w2"], ["we"])], "else", [],
+                               [helper.make_tensor_value_info("we", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("Shape", ["c"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n0"], axis=0),
+             helper.make_node("Unsqueeze", ["n0", "axes"], ["n"]),
+             helper.make_node("Concat", ["n", "minus1"], ["shape"], axis=0),
+             helper.make_node("Cast", ["shape_f"], ["unused"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["c", "shape"], ["flat"]),
+             helper.make_node("If", ["cond"], ["wsel"], then_branch=then_g, else_branch=else_g),
+             helper.make_node("MatMul", ["flat", "wsel"], ["y"])]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+                          [numpy_helper.from_array(RNG.normal(0, 0.3, (8, 8, 3)).astype(np.float32), "w"),
+                           numpy_helper.from_array(np.zeros(8, np.float32), "b"),
+                           numpy_helper.from_array(np.array(0, np.int64), "zero"),
+                           numpy_helper.from_array(np.array([0], np.int64), "axes"),
+                           numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+                           numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "shape_f"),
+                           numpy_helper.from_array(np.array(True), "cond"),
+                           numpy_helper.from_array(w2.astype(np.float32), "w2")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    xs = RNG.normal(0, 1, (8, 1, 8, 32)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    assert [type(o) for o in cm.model.operations] == [Convolution, FullyConnectedAffine]
+    assert _snr(model, cm, xs) > 55
+
+
+def test_a_shape_op_on_the_data_path_is_refused_naming_the_node():
+    nodes = [helper.make_node("Gather", ["x", "idx"], ["y"], axis=1, name="pick")]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+                          [numpy_helper.from_array(np.arange(8, dtype=np.int64), "idx")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with pytest.raises(CompileError, match="node 'pick' \\(Gather\\): reads 'x', which is not constant"):
+        compile_onnx(model, RNG.normal(0, 1, (4, 1, 16)).astype(np.float32))
