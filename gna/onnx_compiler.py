@@ -74,7 +74,7 @@ class CompiledModel:
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64).reshape(self.input_shape)
-        mem = np.empty(x.size)
+        mem = np.zeros(int(np.prod(self.model.input_shape)))  # positions no element maps to: padding
         mem[self.input_phys.ravel()] = x.ravel()
         return quantize(mem, self.input_scale, 16).reshape(self.model.input_shape)
 
@@ -151,6 +151,7 @@ class _Walk:
     far and the last one, which may still take folded constants or its activation."""
     consts: dict
     cur: _Value
+    graph_input: _Value | None = None
     stages: list = field(default_factory=list)
     open_stage: _Stage | None = None
 
@@ -324,8 +325,23 @@ def _dense(w: _Walk, node) -> None:
     w.advance(out, out_shape, st.out_phys)
 
 
+def _conv_pads(node, t: int, k: int, stride: int) -> tuple[int, int]:
+    """(left, right) zero padding of a 1-D Conv from `pads` or `auto_pad`."""
+    auto = _attr(node, "auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        total = max((-(-t // stride) - 1) * stride + k - t, 0)
+        small = total // 2
+        return (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
+    if auto not in ("NOTSET", "VALID"):
+        raise CompileError(f"{_where(node)}: auto_pad {auto} is not an ONNX value")
+    pads = _attr(node, "pads") or [0, 0]
+    return (0, 0) if auto == "VALID" else (int(pads[0]), int(pads[1]))
+
+
 def _conv(w: _Walk, node) -> None:
-    """A 1D convolution over a time-major input: a Convolution stage with tap-major filters."""
+    """A 1D convolution over a time-major input: a Convolution stage with tap-major filters. Padding
+    of the graph's input is memory layout: the host writes the input into a zeroed, wider buffer."""
     cur, out = w.cur, node.output[0]
     wt = w.consts.get(node.input[1])
     if wt is None or wt.ndim != 3:
@@ -333,9 +349,6 @@ def _conv(w: _Walk, node) -> None:
     f, cin, k = wt.shape
     if _attr(node, "group", 1) != 1 or any(d != 1 for d in (_attr(node, "dilations") or [1])):
         raise CompileError(f"{_where(node)}: groups and dilation are not in GNA 2.0's 1D convolution")
-    if any(p != 0 for p in (_attr(node, "pads") or [0, 0])) or \
-            _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
-        raise CompileError(f"{_where(node)}: padding is not in GNA 2.0's 1D convolution; pad the input instead")
     stride = (_attr(node, "strides") or [1])[0]
     if len(cur.shape) != 3 or cur.shape[1] != cin:
         raise CompileError(f"{_where(node)}: input shape {cur.shape} is not [1, {cin}, T]")
@@ -343,11 +356,22 @@ def _conv(w: _Walk, node) -> None:
     if not np.array_equal(cur.phys, _time_major_phys(cin, t)):
         raise CompileError(f"{_where(node)}: its input is not stored time-major ([T, C]) in GNA memory; "
                            "a convolution must follow the graph input or another convolution")
+    left, right = _conv_pads(node, t, k, stride)
+    width = t
+    if left or right:
+        if w.stages or cur.name != w.graph_input.name:
+            raise CompileError(f"{_where(node)}: padding is mapped on the graph's first convolution (the host "
+                               "writes the input into a zeroed, wider buffer); a padded convolution deeper in the "
+                               "network needs an offset output buffer, which this compiler does not place yet")
+        width = t + left + right
+        padded = (np.arange(t)[None, :] + left) * cin + np.arange(cin)[:, None]   # [C, T] -> memory position
+        w.graph_input.phys = padded[None]
+        cur = _Value(cur.name, cur.shape, w.graph_input.phys)
     folded = wt.transpose(0, 2, 1).reshape(f, k * cin)  # tap-major: coefficient (tau, c) at tau*C + c
     b = w.consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(f)
-    p = (t - k) // stride + 1
+    p = (width - k) // stride + 1
     st = w.start(_Stage("conv", [node.name or "Conv"], cur, folded, b.copy(), (1, f, p), _time_major_phys(f, p), out, out,
-                        conv={"stride": stride * cin, "width": t * cin}))
+                        conv={"stride": stride * cin, "width": width * cin}))
     w.advance(out, (1, f, p), st.out_phys)
 
 
@@ -447,7 +471,7 @@ def _plan(model) -> tuple[list[_Stage], _Value]:
     folded = _fold_constant_subgraphs(g, raw, model.opset_import)
     consts = {name: np.asarray(v).astype(np.float64) for name, v in raw.items() if np.asarray(v).dtype != object}
     graph_input = _graph_input(g, consts)
-    w = _Walk(consts, _Value(graph_input.name, graph_input.shape, graph_input.phys))
+    w = _Walk(consts, _Value(graph_input.name, graph_input.shape, graph_input.phys), graph_input)
     for node in g.node:
         if node.op_type == "Constant" or node.output[0] in folded:
             continue

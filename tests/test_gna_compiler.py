@@ -128,8 +128,8 @@ def test_residual_add_folds_identity_into_the_dense_layer():
 
 @pytest.mark.parametrize("nodes, inits, message", [
     ([helper.make_node("Softmax", ["x"], ["y"], name="sm")], {}, "node 'sm' (Softmax): op Softmax has no GNA 2.0 mapping"),
-    ([helper.make_node("Conv", ["x", "w"], ["y"], name="cv", pads=[1, 1])], {"w": np.ones((4, 8, 3))},
-     "node 'cv' (Conv): padding is not in GNA 2.0's 1D convolution"),
+    ([helper.make_node("Conv", ["x", "w"], ["y"], name="cv", dilations=[2])], {"w": np.ones((4, 8, 3))},
+     "node 'cv' (Conv): groups and dilation are not in GNA 2.0's 1D convolution"),
     ([helper.make_node("Gemm", ["x", "w"], ["g"], name="d"), helper.make_node("Add", ["g", "g"], ["y"], name="add")],
      {"w": np.ones((16, 8))}, "node 'add' (Add): a residual Add folds only around one linear layer"),
 ])
@@ -313,3 +313,34 @@ def test_a_shape_op_on_the_data_path_is_refused_naming_the_node():
     model.ir_version = 8
     with pytest.raises(CompileError, match="node 'pick' \\(Gather\\): reads 'x', which is not constant"):
         compile_onnx(model, RNG.normal(0, 1, (4, 1, 16)).astype(np.float32))
+
+
+@pytest.mark.parametrize("kw", [{"pads": [1, 1]}, {"pads": [2, 0]}, {"auto_pad": "SAME_UPPER"},
+                                {"auto_pad": "SAME_LOWER", "strides": [2]}])
+def test_a_padded_first_convolution_pads_by_memory_layout(kw):
+    """PyTorch's Conv1d(padding=k//2) and friends: the host writes the input into a zeroed, wider
+    buffer; GNA's convolution reads it unpadded. Against ONNX Runtime, with a second conv after it."""
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3], **kw),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["y"])]
+    t = 32
+    pads = kw.get("pads", [1, 1] if "auto_pad" in kw and "strides" not in kw else [0, 0])
+    s = kw.get("strides", [1])[0]
+    p1 = (t + sum(pads) - 3) // s + 1 if "auto_pad" not in kw or s == 1 else -(-t // s)
+    model = _graph(nodes, (1, 8, t), (1, 8, p1 - 2), {"w": RNG.normal(0, 0.3, (8, 8, 3)), "b": RNG.normal(0, 0.1, 8),
+                                                      "w2": RNG.normal(0, 0.3, (8, 8, 3)), "b2": np.zeros(8)})
+    xs = RNG.normal(0, 1, (8, 1, 8, t)).astype(np.float32)
+    cm = compile_onnx(model, xs)
+    first = cm.model.operations[0]
+    assert isinstance(first, Convolution) and first.input_width > t * 8   # the wider, zero-padded buffer
+    q = cm.quantize_input(xs[0])
+    assert np.count_nonzero(q) <= t * 8 and q.size == first.input_width
+    assert _snr(model, cm, xs) > 50
+
+
+def test_padding_deeper_in_the_network_is_refused_naming_the_node():
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("Conv", ["c", "w", "b"], ["y"], pads=[1, 1], name="second")]
+    model = _graph(nodes, (1, 8, 32), (1, 8, 30), {"w": RNG.normal(0, 0.3, (8, 8, 3)), "b": np.zeros(8)})
+    with pytest.raises(CompileError, match="node 'second' \\(Conv\\): padding is mapped on the graph's first"):
+        compile_onnx(model, RNG.normal(0, 1, (4, 1, 8, 32)).astype(np.float32))
