@@ -84,6 +84,13 @@ def fgla(mag: np.ndarray, length: int, iterations: int = 100) -> np.ndarray:
     return istft(_with_magnitude(mag, c), length).astype(np.float32)
 
 
+def _padded(committed: np.ndarray, n_open: int) -> np.ndarray:
+    """The committed frames' sum, extended with zeros over the support of n_open open frames."""
+    out = np.zeros((n_open + OVERLAP - 1) * HOP)
+    out[:len(committed)] = committed
+    return out
+
+
 class RtisiLa:
     """Streaming phase reconstruction. push(magnitude frame) returns the hop that became final
     (160 samples) once `lookahead` frames are open, else nothing; flush() ends the stream.
@@ -97,30 +104,19 @@ class RtisiLa:
         self.open_spec: list[np.ndarray] = []
         self.acc = np.zeros((OVERLAP - 1) * HOP)      # committed frames' sum over the region still open
         self.wss_acc = np.zeros((OVERLAP - 1) * HOP)
-        self.started = False
 
     def _refine(self) -> None:
         n = len(self.open_mag)
         mag = np.stack(self.open_mag)
         spec = np.stack(self.open_spec)
-        inv_wss = 1 / np.maximum(self.wss_acc_padded(n) + _window_sum(n), 1e-8)
-        acc = self._acc_padded(n)
+        inv_wss = 1 / np.maximum(_padded(self.wss_acc, n) + _window_sum(n), 1e-8)
+        acc = _padded(self.acc, n)
         idx = np.arange(n)[:, None] + np.arange(OVERLAP)[None, :]
         for _ in range(self.iters):
             y = (acc + _overlap_add(irfft(spec, N_FFT, axis=1)[:, :WIN] * WINDOW)) * inv_wss
             proj = rfft(y.reshape(-1, HOP)[idx].reshape(n, WIN) * WINDOW, N_FFT, axis=1)
             spec = _with_magnitude(mag, proj)
         self.open_spec = list(spec)
-
-    def _acc_padded(self, n: int) -> np.ndarray:
-        out = np.zeros((n + OVERLAP - 1) * HOP)
-        out[:len(self.acc)] = self.acc
-        return out
-
-    def wss_acc_padded(self, n: int) -> np.ndarray:
-        out = np.zeros((n + OVERLAP - 1) * HOP)
-        out[:len(self.wss_acc)] = self.wss_acc
-        return out
 
     def _commit(self) -> np.ndarray:
         spec = self.open_spec.pop(0)
@@ -136,10 +132,10 @@ class RtisiLa:
         mag = np.asarray(mag, np.float64)
         n = len(self.open_mag)
         if n:   # start from the phase the partial reconstruction already implies
-            acc = self._acc_padded(n + 1)
+            acc = _padded(self.acc, n + 1)
             prev = _overlap_add(irfft(np.stack(self.open_spec), N_FFT, axis=1)[:, :WIN] * WINDOW)
             acc[:len(prev)] += prev
-            wss = self.wss_acc_padded(n + 1) + _window_sum(n + 1)
+            wss = _padded(self.wss_acc, n + 1) + _window_sum(n + 1)
             y = acc / np.maximum(wss, 1e-8)
             spec = _with_magnitude(mag, rfft(y[-WIN:] * WINDOW, N_FFT))
         else:
