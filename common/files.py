@@ -1,7 +1,10 @@
 """Writes that never leave half a file behind."""
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import platform
 import tempfile
 from pathlib import Path
 
@@ -25,10 +28,6 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 
 def write_run_file(path: str | Path, doc: dict) -> None:
     """A command's figures as JSON, stamped with when and on what machine they were measured."""
-    import datetime
-    import json
-    import platform
-
     stamp = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
     write_atomic(path, json.dumps({**stamp, **doc}, indent=1) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import GnaModelError
+from ..libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, compound_bias_bytes
 
 
 def in_range(layer, kind, what, value, lo, hi, multiple=1):
@@ -35,8 +36,6 @@ def plain_bias(layer, kind, op, rows):
 def weights_and_bias(op, d):
     """The common operands of affine, element-wise and recurrent: input, output, weights, bias
     (compound records with int8 weights unless the bias is grouped)."""
-    from ..libgna_abi import DT_COMPOUND, DT_INT8, DT_INT16, DT_INT32, compound_bias_bytes
-
     wcode = DT_INT8 if op.weights.dtype == np.int8 else DT_INT16
     w = d.place(op.weights.nbytes, op.weights.tobytes())
     if op.multiplier is not None and getattr(op, "bias_index", None) is None:

@@ -13,6 +13,7 @@ from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
 from gna.model_io import load_model
+from gna.ops import spec_of
 from gna.random_models import KINDS, chunk_boundary_case, random_case
 
 from ..progress import progress_bar
@@ -265,8 +266,6 @@ def cmd_compile(args) -> int:
 
 
 def _macs(op) -> int:
-    from gna.ops import spec_of
-
     return spec_of(op).macs(op)
 
 

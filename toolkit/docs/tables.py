@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
 
-def _load(rel: str) -> dict:
+def _load(rel: str | Path) -> dict:
     path = ROOT / rel
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read the run file {rel}: {e}", "run the command that writes it (see README)") from e
+        raise ConfigError(f"cannot read the run file {path.relative_to(ROOT)}: {e}",
+                          "run the command that writes it (see README)") from e
 
 
 def _pct(x: float) -> str:
@@ -151,7 +152,7 @@ def hil() -> str:
     lines = ["| board | core | Pin (D, K, slots[, facets]) | kernels | vectors | link throughput | tests passed | suite |",
              "|---|---|---|---|---|---|---|---|"]
     for path in runs:
-        r = _load(str(path.relative_to(ROOT)))
+        r = _load(path)
         tests = f"{r['passed']}/{r['passed'] + r['failed']}" + (f" ({r['skipped']} skipped)" if r["skipped"] else "")
         rate = f"{r['vectors_per_s']:.0f} vectors/s" if "vectors_per_s" in r else "—"
         lines.append(f"| {r['board']} ({r['target']}) | {r['cpu']} | {r['pin'].replace(',', ', ')} | {r['kernels']} | "

@@ -25,14 +25,12 @@ def output_snr_db(cm, model, test: np.ndarray, ref: np.ndarray | None = None) ->
 
 def sweep(model, calib: np.ndarray, test: np.ndarray, progress=lambda: None) -> list[dict]:
     rows = []
-    ref = None
+    ref = calibration_tensors(model, test)[model.graph.output[0].name]   # ONNX Runtime, once for all configurations
     for pwl_error in PWL_ERRORS:
         for weights, scaling in WEIGHTS:
             for calibration in CALIBRATIONS:
                 cm = compile_onnx(model, calib, weights=weights, calibration=calibration, max_pwl_error=pwl_error,
                                   weight_scaling=scaling)
-                if ref is None:
-                    ref = calibration_tensors(model, test)[cm.layers[-1]["onnx"]]
                 rows.append({"weights": weights, "scaling": scaling, "calibration": calibration,
                              "pwl_error": pwl_error, "snr_db": output_snr_db(cm, model, test, ref)})
                 progress()
