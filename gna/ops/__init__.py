@@ -37,6 +37,11 @@ def register(spec: OpSpec) -> OpSpec:
     return spec
 
 
+def model_macs(model) -> int:
+    """Multiply-accumulates per inference, summed over the model's operations."""
+    return int(sum(spec_of(op).macs(op) for op in model.operations))
+
+
 def spec_of(op, layer: int | None = None) -> OpSpec:
     spec = REGISTRY.get(type(op))
     if spec is None:

@@ -13,7 +13,7 @@ from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
 from gna.model_io import load_model
-from gna.ops import spec_of
+from gna.ops import model_macs, spec_of
 from gna.random_models import KINDS, chunk_boundary_case, random_case
 
 from ..progress import progress_bar
@@ -265,10 +265,6 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def _macs(op) -> int:
-    return spec_of(op).macs(op)
-
-
 def cmd_fit(args) -> int:
     from gna.ir import MAX_MODEL_BYTES, model_bytes
     from gna.onnx_compiler import CompileError, load_float_model
@@ -294,9 +290,9 @@ def cmd_fit(args) -> int:
         nbytes = sum(getattr(op, n).nbytes for n in ("weights", "filters", "bias") if getattr(op, n, None) is not None)
         nbytes += 8 * op.pwl.segments if getattr(op, "pwl", None) is not None else 0
         print(f"{i:2d} {op.kind:22s} {'+'.join(layer['nodes'])[:34]:34s} {str(list(op.input_shape)):>12s} "
-              f"{str(list(op.output_shape)):>12s} {_macs(op):10d} {nbytes:9d}")
+              f"{str(list(op.output_shape)):>12s} {spec_of(op).macs(op):10d} {nbytes:9d}")
     total = model_bytes(cm.model)
-    macs = sum(_macs(op) for op in cm.model.operations)
+    macs = model_macs(cm.model)
     print(f"operations {len(cm.model.operations)} of 4096, GNA memory {total} of {MAX_MODEL_BYTES} bytes, "
           f"{macs} MACs per inference")
     print("verdict: fits GNA 2.0 (every layer within the 2.0 limits)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from common.timing import best_of
+from gna.ops import model_macs
 from quant.quantizers import snr_db
 
 from . import corpus, phase
@@ -21,7 +22,6 @@ from .synth import (OFFLINE_ITERATIONS, STREAM_ITERATIONS, STREAM_LOOKAHEAD, Flo
                     StreamingVocoder, latency_ms, magnitude, reconstruct, windows)
 
 ENGINES = ("float", "gna_i16", "gna_i8")
-SUMMARY = ("float", "gna_i16", "gna_i8", "griffin_lim")  # offline phase; the keys report.json keeps
 SYSTEMS = ENGINES + tuple(f"{e}_streaming" for e in ENGINES) + ("griffin_lim", "true_magnitude",
                                                                  "true_magnitude_streaming")
 NAMES = {"float": "float (ONNX Runtime)", "gna_i16": "GNA i16 (emulator)", "gna_i8": "GNA i8 (emulator)",
@@ -51,7 +51,7 @@ def eval_set(per_speaker: int, min_seconds: float = 1.0) -> list[corpus.Utteranc
 
 
 def macs_per_frame(cm) -> int:
-    return int(sum(op.weights.size for op in cm.model.operations))
+    return model_macs(cm.model)
 
 
 def engines_for(model, voice: str) -> dict:
