@@ -257,3 +257,94 @@ def run(model: GnaModel, x: np.ndarray, acceleration: str = "generic", repeat: i
             if model_id is not None:
                 lib.Gna2ModelRelease(model_id)
         arena.free()
+
+
+class GraphSession:
+    """A GnaGraph loaded into libGNA once and run many times (a stream of audio chunks): every
+    buffer lives in one Gna2MemoryAlloc block, zeroed at the start, so padding regions stay zero
+    and whatever the host does not rewrite keeps its value between inferences."""
+
+    def __init__(self, graph, acceleration: str = "generic"):
+        from .graph import check_graph
+
+        check_graph(graph)
+        preflight(GnaModel(graph.operations))
+        self.graph = graph
+        self.ffi, self.lib, _ = load()
+        ffi, lib = self.ffi, self.lib
+        size = 4096 + sum(-(-b.elements * b.itemsize // ALIGN) * ALIGN + ALIGN for b in graph.buffers.values())
+        size += _estimate_bytes(GnaModel(graph.operations), 0)
+        self.arena = _Arena(size)
+        self.model_id = self.cfg_id = None
+        try:
+            self.ptr = {}
+            for name, b in graph.buffers.items():
+                nbytes = b.elements * b.itemsize
+                self.ptr[name] = self.arena.place(nbytes, bytes(nbytes))
+            keep = self.keep = []
+            ops = ffi.new("Gna2Operation[]", len(graph.nodes))
+            keep.append(ops)
+            for i, n in enumerate(graph.nodes):
+                spec = spec_of(n.op, i)
+                odt = output_dtype(n.op)
+                d = Descriptor(ffi, keep, self.arena, self._at(n.input), self._at(n.output),
+                               DT_INT16 if odt == np.int16 else DT_INT32,
+                               weights_at=self._at(n.weights), bias_at=self._at(n.bias))
+                fill_operation(ffi, keep, ops[i], spec.libgna_type, *spec.libgna(n.op, d))
+            gmodel = ffi.new("Gna2Model *")
+            gmodel.NumberOfOperations = len(graph.nodes)
+            gmodel.Operations = ops
+            keep.append(gmodel)
+            mid = ffi.new("uint32_t *")
+            status = lib.Gna2ModelCreate(_device(), gmodel, mid)
+            if status != 0:
+                raise GnaLibError("Gna2ModelCreate", status, _model_error_message())
+            self.model_id = mid[0]
+            cid = ffi.new("uint32_t *")
+            _check("Gna2RequestConfigCreate", lib.Gna2RequestConfigCreate(self.model_id, cid))
+            self.cfg_id = cid[0]
+            _check("Gna2RequestConfigSetAccelerationMode",
+                   lib.Gna2RequestConfigSetAccelerationMode(self.cfg_id, ACCELERATION[acceleration]))
+        except BaseException:
+            self.close()
+            raise
+
+    def _at(self, ref):
+        if ref is None:
+            return None
+        b = self.graph.buffers[ref.buffer]
+        return self.ffi.cast("uint8_t *", self.ptr[ref.buffer]) + ref.offset * b.itemsize
+
+    def read(self, name: str) -> np.ndarray:
+        from .graph import DTYPES
+
+        b = self.graph.buffers[name]
+        return np.frombuffer(self.ffi.buffer(self.ptr[name], b.elements * b.itemsize), dtype=DTYPES[b.dtype]).copy()
+
+    def run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool]:
+        """Write the input buffers, run one request, return (every buffer, saturated)."""
+        for name, x in inputs.items():
+            data = np.ascontiguousarray(x, dtype=np.int16)
+            if data.size != self.graph.buffers[name].elements:
+                raise ValueError(f"input '{name}' must be {self.graph.buffers[name].elements} int16 values")
+            self.ffi.memmove(self.ptr[name], data.tobytes(), data.nbytes)
+        rid = self.ffi.new("uint32_t *")
+        _check("Gna2RequestEnqueue", self.lib.Gna2RequestEnqueue(self.cfg_id, rid))
+        st = _check("Gna2RequestWait", self.lib.Gna2RequestWait(rid[0], 60_000), ok=(0, STATUS_SATURATION))
+        return {name: self.read(name) for name in self.graph.buffers}, st == STATUS_SATURATION
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.cfg_id is not None:
+                self.lib.Gna2RequestConfigRelease(self.cfg_id)
+        with contextlib.suppress(Exception):
+            if self.model_id is not None:
+                self.lib.Gna2ModelRelease(self.model_id)
+        self.cfg_id = self.model_id = None
+        self.arena.free()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

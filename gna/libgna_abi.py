@@ -66,6 +66,8 @@ class Descriptor:
     input: object        # pointer to the operation's input buffer
     output: object       # pointer to its output buffer
     output_type: int     # DT_INT16 or DT_INT32
+    weights_at: object = None  # set: the weights operand points here (a graph's int16 buffer), not at a constant
+    bias_at: object = None     # set: the bias operand points here (a graph's int32 accumulator)
 
     def place(self, nbytes: int, data: bytes | None = None):
         return self.arena.place(nbytes, data)

@@ -40,7 +40,9 @@ def model_to_arrays(model: GnaModel) -> dict[str, np.ndarray]:
     return arrays
 
 
-def model_from_arrays(data, where: str = "model") -> GnaModel:
+def model_from_arrays(data, where: str = "model", chain: bool = True) -> GnaModel:
+    """The operations in the file; `chain` also checks that each feeds the next (graphs place
+    their operations themselves and are checked by gna.graph)."""
     try:
         doc = json.loads(bytes(data["model.json"]).decode())
     except (KeyError, ValueError) as e:
@@ -63,7 +65,7 @@ def model_from_arrays(data, where: str = "model") -> GnaModel:
             ops.append(cls(**kwargs))
         except TypeError as e:
             raise GnaModelError(i, cls.kind, f"bad fields in the file: {e}") from e
-    return GnaModel(ops).check()
+    return GnaModel(ops).check() if chain else GnaModel(ops)
 
 
 def save_model(path, model: GnaModel) -> None:

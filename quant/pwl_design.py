@@ -61,7 +61,10 @@ def _build(points: list[tuple[int, float, float]], s_in: float, s_out: float) ->
         if xb and (base & ~3) <= (xb[-1] & ~3):
             continue
         xb.append(base | code)
-        yb.append(_q16(y0))
+        # GNA floors (x - b) * slope >> shift, half a count low on average: a sloped segment's
+        # yBase takes the half back, so the output rounds to nearest and a state fed back through
+        # an identity PWL does not drift down a count every two inferences
+        yb.append(_q16(y0 + (0.5 if slope else 0.0)))
         sl.append(slope)
     return (np.array(xb, dtype=np.int64).astype(np.int32), np.array(yb, dtype=np.int16),
             np.array(sl, dtype=np.int16))
@@ -107,7 +110,7 @@ def design_pwl(f: Callable[[np.ndarray], np.ndarray], s_in: float, s_out: float,
     tol = max_error * 0.8
     for _ in range(6):
         points, a = [], lo
-        while a < hi and len(points) < MAX_SEGMENTS:
+        while a < hi and len(points) < MAX_SEGMENTS - (1 if saturates else 0):  # room for the flat tail
             lo_b, hi_b = a, hi
             for _ in range(40):  # the longest [a, b] a line serves within tol
                 b = (lo_b + hi_b) / 2 if hi_b - lo_b > 1e-12 else hi_b
@@ -151,7 +154,17 @@ ACTIVATIONS = {
     "relu": (lambda x: np.maximum(x, 0.0), [0.0], False),
     "tanh": (np.tanh, None, True),
     "sigmoid": (_sigmoid, None, True),
+    "sqrt": (lambda x: np.sqrt(np.maximum(x, 0.0)), None, False),
+    "exp": (np.exp, None, False),
+    "abs": (np.abs, [0.0], False),
+    "softsign": (lambda x: x / (1.0 + np.abs(x)), None, False),
 }
+LOG_FLOOR = 1e-6   # log's design range starts this fraction of its upper end above zero
+
+
+def _log_of(hi: float):
+    floor = max(hi, 1e-30) * LOG_FLOOR
+    return lambda x: np.log(np.maximum(x, floor))
 
 
 def activation(name: str, **params) -> tuple[Callable, list | None, bool]:
@@ -161,6 +174,8 @@ def activation(name: str, **params) -> tuple[Callable, list | None, bool]:
     if name == "clip":
         a, b = float(params["min"]), float(params["max"])
         return (lambda x: np.clip(x, a, b), [a, b], False)
+    if name == "log":  # -inf at 0: the design holds log(floor) below a floor under the calibrated top
+        return (_log_of(float(params.get("hi", 1.0))), None, False)
     if name not in ACTIVATIONS:
         raise ValueError(f"no PWL design for activation '{name}'")
     return ACTIVATIONS[name]

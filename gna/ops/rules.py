@@ -37,11 +37,11 @@ def weights_and_bias(op, d):
     """The common operands of affine, element-wise and recurrent: input, output, weights, bias
     (compound records with int8 weights unless the bias is grouped)."""
     wcode = DT_INT8 if op.weights.dtype == np.int8 else DT_INT16
-    w = d.place(op.weights.nbytes, op.weights.tobytes())
+    w = d.weights_at if d.weights_at is not None else d.place(op.weights.nbytes, op.weights.tobytes())
     if op.multiplier is not None and getattr(op, "bias_index", None) is None:
         data, bcode = compound_bias_bytes(op.bias, op.multiplier), DT_COMPOUND
     else:
         data, bcode = np.ascontiguousarray(op.bias, dtype="<i4").tobytes(), DT_INT32
-    b = d.place(len(data), data)
+    b = d.bias_at if d.bias_at is not None else d.place(len(data), data)
     return [d.tensor(op.input_shape, DT_INT16, d.input), d.tensor(op.output_shape, d.output_type, d.output),
             d.tensor(op.weights.shape, wcode, w), d.tensor(op.bias.shape, bcode, b)]

@@ -1,0 +1,232 @@
+"""LSTM and GRU (ONNX ops, forward, batch 1) unrolled over their time steps into affine and
+diagonal operations (docs/gna-quant.md §4.5).
+
+Per LSTM step (gates i, o, f, c):
+    iof = sigmoid(W_iof x + R_iof h + b)           two affine ops, the second taking the first's
+    g   = tanh(W_c x + R_c h + b)                  accumulator as bias (no copy of [x; h])
+    c'  = f * c + i * g                            diagonal ops whose weights are the gate buffers;
+                                                   g is produced at c's scale so the products add
+    h'  = o * tanh(c')
+Per GRU step (gates z, r, h; linear_before_reset as the op says):
+    zr = sigmoid(W_zr x + R_zr h + b)
+    n  = tanh(W_h x + b + r * (R_h h + b_r))   or   tanh(W_h x + R_h (r * h) + b)
+    h' = n + z * (h - n)
+The state enters as the op's initial_h / initial_c (a graph input, when the model carries its
+state across inferences) and leaves as Y_h / Y_c; the host feeds it back between inferences.
+Each gate block starts on a 64-byte boundary, so the diagonal ops can point at it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .onnx_lowerings import _const, attr, concat_values
+from .onnx_plan import ALIGN16, CompileError, Planner, _Value, round_up, where
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _check(p: Planner, node, gates: int):
+    direction = attr(node, "direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction != "forward" or attr(node, "layout", 0) != 0 or attr(node, "clip") is not None \
+            or attr(node, "input_forget", 0):
+        raise CompileError(f"{where(node)}: maps forward direction, layout 0, no clip, no input_forget")
+    acts = attr(node, "activations")
+    want = ["Sigmoid", "Tanh", "Tanh"] if gates == 4 else ["Sigmoid", "Tanh"]
+    if acts and [a.decode() if isinstance(a, bytes) else a for a in acts] != want:
+        raise CompileError(f"{where(node)}: activations {acts}; this lowering takes the defaults {want}")
+    if len(node.input) > 4 and node.input[4]:
+        raise CompileError(f"{where(node)}: sequence_lens is not supported (every step runs)")
+    x = p.value(node.input[0])
+    if len(x.shape) != 3 or x.shape[1] != 1:
+        raise CompileError(f"{where(node)}: input {x.shape}; GNA maps batch 1 ([T, 1, I])")
+    w, r = _const(p, node, 1, "W"), _const(p, node, 2, "R")
+    h = attr(node, "hidden_size") or r.shape[-1]
+    b = _const(p, node, 3, "B")
+    b = np.zeros((1, 2 * gates * h)) if b is None else b
+    return x, w[0], r[0], b[0], h
+
+
+def _state(p: Planner, node, i: int, h: int, name: str) -> _Value:
+    """initial_h / initial_c as an [H] value (zeros when the op has none)."""
+    if len(node.input) > i and node.input[i]:
+        v = p.value(node.input[i])
+        return v.view(v.name, lambda a: a.reshape(h))
+    zero = p.internal(name, lambda t: np.zeros((_batch(t), h)))
+    return _Value(zero, (h,), np.full(h, -1), None)
+
+
+def _batch(t) -> int:
+    return next(iter(t.values())).shape[0]
+
+
+def _float_in(p: Planner, v: _Value):
+    name = v.name
+    return lambda t: np.asarray(t[name]).reshape(_batch(t), -1)
+
+
+def _outputs(p: Planner, node, ys: list[_Value], h_last: _Value, c_last: _Value | None) -> None:
+    hsz = h_last.shape[0]
+    outs = list(node.output) + [""] * 3
+    if outs[0]:
+        steps = [y.view(y.name, lambda a: a.reshape(1, 1, 1, hsz)) for y in ys]
+        if len(steps) == 1:
+            p.set(steps[0].view(outs[0], lambda a: a))
+        else:
+            concat_values(p, steps, 0, outs[0])
+    if outs[1]:
+        p.set(h_last.view(outs[1], lambda a: a.reshape(1, 1, hsz)))
+    if c_last is not None and outs[2]:
+        p.set(c_last.view(outs[2], lambda a: a.reshape(1, 1, hsz)))
+
+
+def lower_lstm(p: Planner, node) -> None:
+    x, w, r, b, hsz = _check(p, node, 4)
+    if len(node.input) > 7 and node.input[7]:
+        raise CompileError(f"{where(node)}: peephole weights (P) are not supported")
+    hp = round_up(hsz, ALIGN16)
+    wb, rb = b[:4 * hsz], b[4 * hsz:]
+    blk = [slice(k * hsz, (k + 1) * hsz) for k in range(4)]   # i, o, f, c
+    h, c = _state(p, node, 5, hsz, "h0"), _state(p, node, 6, hsz, "c0")
+    xs_ref, h_ref, c_ref = _float_in(p, x), _float_in(p, h), _float_in(p, c)
+    name = node.name or "LSTM"
+    t_steps = x.shape[0]
+    memo: dict = {}
+
+    def reference(t):
+        key = id(t)
+        if key not in memo:
+            xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
+            hh, cc = h_ref(t), c_ref(t)
+            steps = []
+            for s in range(t_steps):
+                pre = xs[:, s] @ w.T + hh @ r.T + wb + rb
+                i, o, f, g = (pre[:, k] for k in blk)
+                cn = _sigmoid(f) * cc + _sigmoid(i) * np.tanh(g)
+                tc = np.tanh(cn)
+                hn = _sigmoid(o) * tc
+                steps.append({"iof": np.concatenate([i, o, f], axis=1), "g": g, "c": cn, "tc": tc, "h": hn})
+                hh, cc = hn, cn
+            memo.clear()
+            memo[key] = steps
+        return memo[key]
+
+    def ref(s, k, shape=None):
+        return p.internal(f"{name}.{k}{s}", lambda t: reference(t)[s][k] if shape is None
+                          else reference(t)[s][k].reshape((-1,) + shape))
+
+    ys = []
+    for s in range(t_steps):
+        xt = x.view(x.name, lambda a, s=s: a[s, 0])
+        rows = (np.arange(3)[:, None] * hp + np.arange(hsz)[None, :])
+        w_iof = np.concatenate([w[blk[0]], w[blk[1]], w[blk[2]]]).reshape(3, hsz, -1)
+        r_iof = np.concatenate([r[blk[0]], r[blk[1]], r[blk[2]]]).reshape(3, hsz, -1)
+        b_iof = np.concatenate([(wb + rb)[blk[k]] for k in range(3)]).reshape(3, hsz)
+        pre_iof = ref(s, "iof", (3, hsz))
+        gates = p.fc([f"{name} gates i,o,f"], [(xt, w_iof.reshape(3 * hsz, -1)), (h, r_iof.reshape(3 * hsz, -1))],
+                     b_iof, (3, hsz), pre=lambda t, n=pre_iof: p.derived[n](t), rows=rows)
+        gates.act = ("sigmoid", {})
+        gv = gates.out
+        i_v, o_v, f_v = (gv.view(f"{gv.name}[{k}]", lambda a, k=k: a[k]) for k in range(3))
+        pre_g = ref(s, "g")
+        cand = p.fc([f"{name} gate c"], [(xt, w[blk[3]]), (h, r[blk[3]])], (wb + rb)[blk[3]], (hsz,),
+                    pre=lambda t, n=pre_g: p.derived[n](t))
+        cand.act, cand.scale_like = ("tanh", {}), c
+        c_name = ref(s, "c")
+        cell = p.diag([f"{name} c = f*c + i*g"], c, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t),
+                      wvalue=f_v, extra=[(cand.out, None, i_v)], onnx=c_name)
+        cell.act = ("identity", {})
+        tc = p.diag([f"{name} tanh(c)"], cell.out, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t))
+        tc.act = ("tanh", {})
+        h_name = ref(s, "h")
+        tc_name = ref(s, "tc")
+        hid = p.diag([f"{name} h = o*tanh(c)"], tc.out, 1.0, 0.0, pre=lambda t, n=h_name: p.derived[n](t),
+                     wvalue=o_v, onnx=h_name)
+        hid.act = ("identity", {})
+        del tc_name
+        h, c = hid.out, cell.out
+        ys.append(h)
+    _outputs(p, node, ys, h, c)
+
+
+def lower_gru(p: Planner, node) -> None:
+    x, w, r, b, hsz = _check(p, node, 3)
+    hp = round_up(hsz, ALIGN16)
+    wb, rb = b[:3 * hsz], b[3 * hsz:]
+    blk = [slice(k * hsz, (k + 1) * hsz) for k in range(3)]   # z, r, h
+    lbr = attr(node, "linear_before_reset", 0)
+    h = _state(p, node, 5, hsz, "h0")
+    h_ref = _float_in(p, h)
+    name = node.name or "GRU"
+    t_steps = x.shape[0]
+    memo: dict = {}
+
+    def reference(t):
+        key = id(t)
+        if key not in memo:
+            xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
+            hh = h_ref(t)
+            steps = []
+            for s in range(t_steps):
+                xz = xs[:, s] @ w.T + wb
+                zr = xz[:, :2 * hsz] + hh @ r[:2 * hsz].T + rb[:2 * hsz]
+                z, rr = _sigmoid(zr[:, :hsz]), _sigmoid(zr[:, hsz:])
+                hn = hh @ r[blk[2]].T + rb[blk[2]]
+                rh = rr * hh
+                pre_n = xz[:, blk[2]] + (rr * hn if lbr else rh @ r[blk[2]].T + rb[blk[2]])
+                n = np.tanh(pre_n)
+                d = hh - n
+                hnew = n + z * d
+                steps.append({"zr": zr, "hn": hn, "rh": rh, "n_pre": pre_n, "n": n, "d": d, "h": hnew})
+                hh = hnew
+            memo.clear()
+            memo[key] = steps
+        return memo[key]
+
+    def ref(s, k, shape=None):
+        return p.internal(f"{name}.{k}{s}", lambda t: reference(t)[s][k] if shape is None
+                          else reference(t)[s][k].reshape((-1,) + shape))
+
+    def d(n):
+        return lambda t: p.derived[n](t)
+
+    ys = []
+    for s in range(t_steps):
+        xt = x.view(x.name, lambda a, s=s: a[s, 0])
+        rows = np.arange(2)[:, None] * hp + np.arange(hsz)[None, :]
+        zr = p.fc([f"{name} gates z,r"], [(xt, w[:2 * hsz]), (h, r[:2 * hsz])], (wb + rb)[:2 * hsz].reshape(2, hsz),
+                  (2, hsz), pre=d(ref(s, "zr", (2, hsz))), rows=rows)
+        zr.act = ("sigmoid", {})
+        z_v, r_v = (zr.out.view(f"{zr.out.name}[{k}]", lambda a, k=k: a[k]) for k in range(2))
+        if lbr:
+            hn = p.fc([f"{name} R_h h"], [(h, r[blk[2]])], rb[blk[2]], (hsz,), pre=d(ref(s, "hn")))
+            hn.act = ("identity", {})
+            # tanh(W_h x + b + r * hn): the product's accumulator scale rules; the affine adapts
+            cand = p.diag([f"{name} n"], hn.out, 1.0, 0.0, pre=d(ref(s, "n_pre")), wvalue=r_v)
+            xt_m = p.materialize(xt)
+            start, length = p.window(xt_m)
+            wt = np.zeros((cand.m, length))
+            wt[:hsz][:, (xt_m.phys.ravel() - start)] = w[blk[2]]
+            from .onnx_plan import _Term
+            cand.terms.insert(0, _Term("fc", xt_m, start, length, wt))
+            bias = np.zeros(cand.m)
+            bias[:hsz] = wb[blk[2]]
+            cand.bias = bias
+        else:
+            rh = p.diag([f"{name} r*h"], h, 1.0, 0.0, pre=d(ref(s, "rh")), wvalue=r_v)
+            rh.act = ("identity", {})
+            cand = p.fc([f"{name} n"], [(xt, w[blk[2]]), (rh.out, r[blk[2]])], (wb + rb)[blk[2]], (hsz,),
+                        pre=d(ref(s, "n_pre")))
+        cand.act = ("tanh", {})
+        n = cand.out
+        diff = p.diag([f"{name} h - n"], h, 1.0, 0.0, pre=d(ref(s, "d")), extra=[(n, -1.0, None)])
+        diff.act = ("identity", {})
+        h_name = ref(s, "h")
+        hid = p.diag([f"{name} h = n + z*(h - n)"], diff.out, 1.0, 0.0, pre=d(h_name), wvalue=z_v,
+                     extra=[(n, 1.0, None)], onnx=h_name)
+        hid.act = ("identity", {})
+        h = hid.out
+        ys.append(h)
+    _outputs(p, node, ys, h, None)
