@@ -69,14 +69,70 @@ def _outer_names(graph) -> set[str]:
     return names
 
 
-def _fold_constant_subgraphs(g, raw: dict, opsets) -> set[str]:
-    """Evaluate, in graph order, every node all of whose inputs are constants (a Shape of a value
-    with a static shape counts): Shape/Gather/Concat chains feeding a Reshape, Casts, an If on a
-    constant condition. Adds their outputs to `raw`; returns the folded nodes' output names."""
+class _InlineIf(Exception):
+    def __init__(self, node, branch):
+        super().__init__(node.name)
+        self.node, self.branch = node, branch
+
+
+def inline_constant_ifs(model, fixed: dict | None = None):
+    """Every If whose condition is known at compile time (a sample rate given with --const)
+    replaced by the nodes of the branch it takes, so the data path inside it can be lowered and
+    ONNX Runtime can show its tensors for calibration."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for _ in range(64):
+        g = m.graph
+        raw = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        raw.update({k: np.asarray(v) for k, v in (fixed or {}).items()})
+        for node in g.node:
+            if node.op_type == "Constant":
+                raw[node.output[0]] = numpy_helper.to_array(attr(node, "value"))
+        try:
+            _fold_constant_subgraphs(g, raw, m.opset_import)
+            return m
+        except _InlineIf as hit:
+            node, branch = hit.node, hit.branch
+        at = list(g.node).index(node)
+        nodes = list(g.node)
+        glue = [helper.make_node("Identity", [o.name], [out], name=f"{node.name or 'If'}/{out}")
+                for o, out in zip(branch.output, node.output)]
+        nodes[at:at + 1] = list(branch.node) + glue
+        del g.node[:]
+        g.node.extend(nodes)
+        g.initializer.extend(branch.initializer)
+        del g.value_info[:]
+        m = onnx.shape_inference.infer_shapes(m)
+    raise CompileError("If nodes nest more than 64 deep")
+
+
+def evaluate(node, raw: dict, opsets) -> None:
+    """Run one node whose inputs are all known (ONNX's reference evaluator); outputs into `raw`."""
     import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
+    needed = {i for i in node.input if i}
+    for a in node.attribute:
+        if a.g is not None and a.g.node:
+            needed |= {n for n in _outer_names(a.g) if n in raw}
+    inits = [numpy_helper.from_array(np.asarray(raw[n]), n) for n in sorted(needed)]
+    outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
+    m = helper.make_model(helper.make_graph([node], "fold", [], outs, inits), opset_imports=list(opsets))
+    try:
+        values = ReferenceEvaluator(m).run(None, {})
+    except Exception as e:  # noqa: BLE001 - the evaluator raises many types
+        raise CompileError(f"{where(node)}: its inputs are constant but evaluating it failed: {e}") from e
+    raw.update(zip(node.output, (np.asarray(v) for v in values)))
+
+
+def _fold_constant_subgraphs(g, raw: dict, opsets) -> set[str]:
+    """Evaluate, in graph order, every node all of whose inputs are constants (a Shape of a value
+    with a static shape counts): Shape/Gather/Concat chains feeding a Reshape, Casts, an If on a
+    constant condition. Adds their outputs to `raw`; returns the folded nodes' output names."""
     shapes = _static_shapes(g)
     folded: set[str] = set()
     for node in g.node:
@@ -88,19 +144,12 @@ def _fold_constant_subgraphs(g, raw: dict, opsets) -> set[str]:
             start, end = attr(node, "start", 0), attr(node, "end", None)
             raw[node.output[0]] = dims[start:end]
         elif inputs and all(i in raw for i in inputs):
-            needed = set(inputs)
-            for a in node.attribute:
-                if a.g is not None and a.g.node:
-                    needed |= {n for n in _outer_names(a.g) if n in raw}
-            inits = [numpy_helper.from_array(np.asarray(raw[n]), n) for n in sorted(needed)]
-            outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
-            m = helper.make_model(helper.make_graph([node], "fold", [], outs, inits),
-                                  opset_imports=list(opsets))
-            try:
-                values = ReferenceEvaluator(m).run(None, {})
-            except Exception as e:  # noqa: BLE001 - the evaluator raises many types
-                raise CompileError(f"{where(node)}: its inputs are constant but evaluating it failed: {e}") from e
-            raw.update(zip(node.output, (np.asarray(v) for v in values)))
+            if node.op_type == "If":
+                branch = attr(node, "then_branch" if bool(np.asarray(raw[inputs[0]]).ravel()[0]) else "else_branch")
+                inner = {o for n in branch.node for o in n.output} | {t.name for t in branch.initializer}
+                if any(n not in raw and n not in inner for n in _outer_names(branch)):
+                    raise _InlineIf(node, branch)   # the taken branch computes on data: it joins the graph
+            evaluate(node, raw, opsets)
         else:
             continue
         folded.update(node.output)
@@ -201,36 +250,62 @@ def _consts_and_uses(model, fixed: dict) -> tuple[dict, dict, set]:
     consts = {name: (np.asarray(v).astype(np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
               for name, v in raw.items() if np.asarray(v).dtype != object and np.asarray(v).dtype.kind in "biuf"}
     uses: dict[str, int] = {}
-    for node in g.node:
-        if node.output[0] in folded:
-            continue
-        for i in node.input:
-            if i and i not in consts:
-                uses[i] = uses.get(i, 0) + 1
+
+    def count(nodes):
+        for node in nodes:
+            if node.output[0] in folded:
+                continue
+            for i in node.input:
+                if i and i not in consts:
+                    uses[i] = uses.get(i, 0) + 1
+            for a in node.attribute:
+                if a.g is not None and a.g.node:
+                    count(a.g.node)
+                    for o in a.g.output:
+                        uses[o.name] = uses.get(o.name, 0) + 1
+
+    count(g.node)
     for o in g.output:
         uses[o.name] = uses.get(o.name, 0) + 1
     return consts, uses, folded
 
 
-def _plan(model, fixed: dict | None = None) -> Planner:
-    g = model.graph
-    consts, uses, folded = _consts_and_uses(model, fixed)
-    p = Planner(consts, uses)
-    offset = 0
-    for k, name in enumerate(n for n in data_inputs(model) if n not in consts):
-        vi = next(i for i in g.input if i.name == name)
-        dims = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-        if not dims or any(d <= 0 for d in dims):
-            raise CompileError(f"input '{name}' needs a static shape, got {dims}: export with fixed shapes, or fix "
-                               "the dimension with --input-shape")
-        if vi.type.tensor_type.elem_type != 1:
-            raise CompileError(f"input '{name}' is not float32: give its value at compile time (--const {name}=...)")
-        n = int(np.prod(dims))
-        p.set(_Value(name, dims, np.arange(offset, offset + n).reshape(dims), None, np.full(dims, -1 - k)))
-        p.host_inputs.append((name, dims))
-        offset += n
-    for node in g.node:
-        if node.op_type == "Constant" or node.output[0] in folded:
+def _plan_nodes(p: Planner, nodes, model, folded: set) -> None:
+    consts = p.consts
+    for node in nodes:
+        if node.op_type == "Constant":
+            from onnx import numpy_helper
+
+            v = numpy_helper.to_array(attr(node, "value"))
+            consts[node.output[0]] = v.astype(np.float64) if v.dtype.kind == "f" else v
+            continue
+        if node.output[0] in folded:
+            continue
+        inputs = [i for i in node.input if i]
+        if node.op_type == "Shape" and inputs[0] in p.values:  # the planner knows every value's shape
+            dims = np.array(p.value(inputs[0]).shape, dtype=np.int64)
+            consts[node.output[0]] = dims[attr(node, "start", 0):attr(node, "end", None)]
+            continue
+        if node.op_type == "If" and inputs[0] in consts:  # decided now: plan the branch it takes
+            branch = attr(node, "then_branch" if bool(np.asarray(consts[inputs[0]]).ravel()[0]) else "else_branch")
+            from onnx import numpy_helper
+
+            for t in branch.initializer:
+                v = numpy_helper.to_array(t)
+                consts[t.name] = v.astype(np.float64) if v.dtype.kind == "f" else v
+            _plan_nodes(p, list(branch.node), model, set())
+            for o, out in zip(branch.output, node.output):
+                if o.name in consts:
+                    consts[out] = consts[o.name]
+                else:
+                    p.set(p.value(o.name).view(out, lambda a: a))
+            p.if_choices[node.output[0]] = branch
+            continue
+        if inputs and all(i in consts for i in inputs) and node.op_type not in ("If", "Loop"):
+            raw = {i: consts[i] for i in inputs}
+            evaluate(node, raw, model.opset_import)
+            consts.update({o: (v.astype(np.float64) if v.dtype.kind == "f" else v) for o, v in raw.items()
+                           if o in node.output})
             continue
         data = [i for i in node.input if i and i not in consts]
         op = node.op_type
@@ -249,6 +324,53 @@ def _plan(model, fixed: dict | None = None) -> Planner:
         if missing:
             raise CompileError(f"{where(node)}: reads '{missing[0]}', which no mapped node produced")
         lower(p, node)
+
+
+def inline_chosen_ifs(model, choices: dict):
+    """The model with each If the planner decided replaced by the branch it took (ONNX Runtime
+    then shows the tensors inside it, for calibration)."""
+    import onnx
+    from onnx import helper
+
+    if not choices:
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for _ in range(64):
+        g = m.graph
+        hit = next((n for n in g.node if n.op_type == "If" and n.output[0] in choices), None)
+        if hit is None:
+            return m
+        branch = choices[hit.output[0]]
+        glue = [helper.make_node("Identity", [o.name], [out], name=f"{hit.name or 'If'}/{out}")
+                for o, out in zip(branch.output, hit.output)]
+        nodes = list(g.node)
+        at = nodes.index(hit)
+        nodes[at:at + 1] = list(branch.node) + glue
+        del g.node[:]
+        g.node.extend(nodes)
+        g.initializer.extend(branch.initializer)
+    raise CompileError("If nodes nest more than 64 deep")
+
+
+def _plan(model, fixed: dict | None = None) -> Planner:
+    g = model.graph
+    consts, uses, folded = _consts_and_uses(model, fixed)
+    p = Planner(consts, uses)
+    offset = 0
+    for k, name in enumerate(n for n in data_inputs(model) if n not in consts):
+        vi = next(i for i in g.input if i.name == name)
+        dims = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+        if vi.type.tensor_type.elem_type != 1:
+            raise CompileError(f"input '{name}' is not float32: give its value at compile time (--const {name}=...)")
+        if not dims or any(d <= 0 for d in dims):
+            raise CompileError(f"input '{name}' needs a static shape, got {dims}: export with fixed shapes, or fix "
+                               "the dimension with --input-shape")
+        n = int(np.prod(dims))
+        p.set(_Value(name, dims, np.arange(offset, offset + n).reshape(dims), None, np.full(dims, -1 - k)))
+        p.host_inputs.append((name, dims))
+        offset += n
+    _plan_nodes(p, list(g.node), model, folded)
     for o in g.output:
         if o.name not in p.values:
             raise CompileError(f"graph output '{o.name}' is constant or was not produced")
@@ -431,7 +553,7 @@ def _live_stages(p: Planner, outputs: list[_Value]) -> list:
     return list(reversed(live))
 
 
-def _state_pairs(model, outputs: list[str], state) -> list[tuple[str, str]]:
+def _state_pairs(model, outputs: list[str], state, shapes: dict) -> list[tuple[str, str]]:
     """(input, output) pairs fed back between inferences: as given, or an output named like an
     input plus a suffix (Silero's state -> stateN) with the same shape."""
     if state:
@@ -440,7 +562,6 @@ def _state_pairs(model, outputs: list[str], state) -> list[tuple[str, str]]:
             if i not in data_inputs(model) or o not in outputs:
                 raise CompileError(f"state pair {i}={o}: '{i}' must be a data input and '{o}' an output")
         return pairs
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in list(model.graph.input) + list(model.graph.output)}
     pairs = []
     for i in data_inputs(model):
         for o in outputs:
@@ -449,21 +570,31 @@ def _state_pairs(model, outputs: list[str], state) -> list[tuple[str, str]]:
     return pairs
 
 
+def reference(path_or_model, xs, consts: dict | None = None, shapes: dict | None = None):
+    """(model as planned, plan, float tensors on `xs`): the model with its inputs fixed and its
+    decided Ifs inlined, the plan, and ONNX Runtime's tensors plus the decomposed ops' internals
+    (what calibration and per-layer accuracy compare against)."""
+    model = load_float_model(path_or_model)
+    if consts or shapes:
+        model = _fix_inputs(model, consts or {}, shapes or {})
+    model = inline_constant_ifs(model)
+    p = _plan(model)
+    model = inline_chosen_ifs(model, p.if_choices)
+    return model, p, _Tensors(calibration_tensors(model, xs), p.derived)
+
+
 def compile_onnx(path_or_model, calib, *, weights: str = "i16", calibration: str = "mse",
                  max_pwl_error: float = 0.01, weight_scaling: str = "row", consts: dict | None = None,
-                 state=None) -> CompiledModel:
+                 shapes: dict | None = None, state=None) -> CompiledModel:
     """Quantize and compile. `calib`: float inputs [n, ...] (one data input) or {input name: [n, ...]}.
-    `consts`: values for inputs that are fixed (a sample rate). `state`: ["in=out", ...] pairs fed back
+    `consts`: values for inputs that are fixed (a sample rate); `shapes`: static shapes for inputs
+    exported with dynamic ones. `state`: ["in=out", ...] pairs fed back
     between inferences (found by name when not given). `weight_scaling` (i8): "row" or "tensor"."""
     if weight_scaling not in ("row", "tensor"):
         raise CompileError(f"weight scaling '{weight_scaling}': use row or tensor")
     if weights not in ("i16", "i8"):
         raise CompileError(f"weights '{weights}': use i16 (accuracy) or i8 (performance)")
-    model = load_float_model(path_or_model)
-    if consts:
-        model = _fix_inputs(model, consts)
-    p = _plan(model)
-    tensors = _Tensors(calibration_tensors(model, calib), p.derived)
+    model, p, tensors = reference(path_or_model, calib, consts, shapes)
     input_scales = [32767 / calibrate_range(tensors[name], calibration, 16) for name, _ in p.host_inputs]
     outs = [p.value(o.name) for o in model.graph.output]
     for v in outs:
@@ -496,22 +627,37 @@ def compile_onnx(path_or_model, calib, *, weights: str = "i16", calibration: str
         raise CompileError(f"the compiled model breaks a GNA 2.0 rule: {e}") from e
     inputs = [{"name": n, "shape": list(s), "scale": sc, "offset": int(v.phys.ravel()[0])}
               for (n, s), sc, v in zip(p.host_inputs, input_scales, (p.values[n] for n, _ in p.host_inputs))]
-    return CompiledModel(g, inputs, host, outputs, em.layers, _state_pairs(model, [o.name for o in model.graph.output],
-                                                                           state))
+    shapes = {name: tuple(v.shape) for name, v in p.values.items()}
+    return CompiledModel(g, inputs, host, outputs, em.layers,
+                         _state_pairs(model, [o.name for o in model.graph.output], state, shapes))
 
 
-def _fix_inputs(model, consts: dict):
-    """Inputs given a value at compile time become initializers (a sample rate, a mode flag)."""
+def _fix_inputs(model, consts: dict, shapes: dict):
+    """Inputs given a value at compile time become initializers (a sample rate, a mode flag);
+    inputs given a shape get it (a batch of 1, a 576-sample window), and shapes are inferred again."""
     import onnx
     from onnx import numpy_helper
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    for name in list(consts) + list(shapes):
+        if not any(i.name == name for i in m.graph.input):
+            raise CompileError(f"the model has no input '{name}' (inputs: {[i.name for i in m.graph.input]})")
     for name, value in consts.items():
-        vi = next((i for i in m.graph.input if i.name == name), None)
-        if vi is None:
-            raise CompileError(f"--const {name}: the model has no input '{name}'")
+        vi = next(i for i in m.graph.input if i.name == name)
         dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
         m.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         m.graph.input.remove(vi)
-    return m
+    for name, dims in shapes.items():
+        vi = next(i for i in m.graph.input if i.name == name)
+        shape = vi.type.tensor_type.shape
+        if len(shape.dim) != len(dims):
+            raise CompileError(f"input '{name}' has {len(shape.dim)} dimensions; the shape given has {len(dims)}")
+        for d, v in zip(shape.dim, dims):
+            d.Clear()
+            d.dim_value = int(v)
+    del m.graph.value_info[:]
+    try:
+        return onnx.shape_inference.infer_shapes(m)
+    except Exception as e:  # noqa: BLE001 - onnx raises many types
+        raise CompileError(f"shapes do not infer with the inputs fixed: {e}") from e

@@ -140,6 +140,7 @@ class Planner:
         self.buffers: list[_Buf] = []
         self.derived: dict[str, Callable] = {}   # internal tensors' float reference, from ONNX's
         self.host_inputs: list[tuple[str, tuple]] = []
+        self.if_choices: dict = {}                # If output -> the branch planned (decided at compile time)
 
     # -- values and buffers ----------------------------------------------------------------------
     def buffer(self, prefix: str, size: int = 0, dtype: str = "int16", gather=None) -> _Buf:

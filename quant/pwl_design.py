@@ -99,6 +99,15 @@ def design_pwl(f: Callable[[np.ndarray], np.ndarray], s_in: float, s_out: float,
         for a, b in zip(edges[:-1], edges[1:]):
             m = (counts(b) - counts(a)) / max((b - a) * s_in, 1e-300)
             points.append((math.floor(a * s_in), counts(a), m))
+        # GNA holds yBase_0 below the first base: a segment before the calibrated range continues
+        # the first piece (|x| keeps growing below it) as far as its yBase stays in int16
+        m0 = points[0][2]
+        if m0:
+            below = (32767 * -np.sign(m0) - counts(lo)) / (m0 * s_in)   # input units below lo, <= 0
+            start = max((I32_MIN + 4) / s_in, lo + min(below, 0.0), lo - 4 * (hi - lo))
+            base = math.floor(start * s_in)
+            if base < points[0][0] - 4:
+                points.insert(0, (base, counts(lo) + m0 * (base - lo * s_in), m0))
         # beyond hi the last linear piece continues (ReLU, LeakyReLU, identity)
         arrays = _build(points, s_in, s_out)
         if len(arrays[0]) < 2:  # GNA needs two segments: split the single one
