@@ -19,7 +19,7 @@ from .ir import GnaModel, GnaModelError
 @dataclass
 class CompiledModel:
     graph: GnaGraph
-    inputs: list[dict]           # name, shape, scale, offset (into the flattened inputs)
+    inputs: list[dict]           # name, shape, scale (one, or one per element), offset (into the flattened inputs)
     host: dict[str, np.ndarray]  # host-written buffer -> per element, the flattened input element (-1: zero)
     outputs: list[dict]          # name, shape, buffer, positions, scales
     layers: list[dict]           # per stage: onnx, nodes, shape, buffer, positions, scale, ops, pwl_*
@@ -49,7 +49,7 @@ class CompiledModel:
             if x.size != int(np.prod(spec["shape"])):
                 raise GnaModelError(None, "inputs", f"input '{spec['name']}' has {x.size} elements; the model takes "
                                                     f"{list(spec['shape'])}")
-            flat.append(quantize(x.ravel(), spec["scale"], 16))
+            flat.append(quantize(x.ravel() * np.asarray(spec["scale"], dtype=np.float64), 1.0, 16))
         flat = np.concatenate(flat + [np.zeros(1, np.int16)])  # index -1 reads the trailing zero
         return {name: flat[g] for name, g in self.host.items()}
 

@@ -26,6 +26,7 @@ I8_LIMIT = 127 * 255       # largest |weight| an int8 weight times a uint8 multi
 # ops that compute shapes or pick constants, not data: evaluated on constants, refused on data
 SHAPE_OPS = {"Shape", "ConstantOfShape", "Range", "If", "Size", "Equal", "Where", "Loop"}
 STATE_SUFFIXES = ("N", "_out", "_next", "_new", "n")
+STATE_HEADROOM = 2.0       # a carried state's range: twice the largest value calibration saw
 
 
 def load_float_model(path_or_model):
@@ -367,7 +368,8 @@ def _plan(model, fixed: dict | None = None) -> Planner:
             raise CompileError(f"input '{name}' needs a static shape, got {dims}: export with fixed shapes, or fix "
                                "the dimension with --input-shape")
         n = int(np.prod(dims))
-        p.set(_Value(name, dims, np.arange(offset, offset + n).reshape(dims), None, np.full(dims, -1 - k)))
+        idx = np.arange(offset, offset + n).reshape(dims)
+        p.set(_Value(name, dims, idx, None, -1 - idx))  # each input element its own writer: its own scale
         p.host_inputs.append((name, dims))
         offset += n
     _plan_nodes(p, list(g.node), model, folded)
@@ -382,10 +384,10 @@ def _plan(model, fixed: dict | None = None) -> Planner:
 # -- emission ---------------------------------------------------------------------------------
 
 class _Emitter:
-    def __init__(self, p: Planner, tensors: _Tensors, input_scales: list[float], weights: str, calibration: str,
+    def __init__(self, p: Planner, tensors: _Tensors, input_scales: np.ndarray, weights: str, calibration: str,
                  max_pwl_error: float, weight_scaling: str):
         self.p, self.t = p, tensors
-        self.scale = {-1 - k: s for k, s in enumerate(input_scales)}
+        self.scale = {-1 - g: float(s) for g, s in enumerate(input_scales)}   # flattened inputs, then stages
         self.weights, self.calibration, self.max_pwl_error, self.weight_scaling = \
             weights, calibration, max_pwl_error, weight_scaling
         self.graph = GnaGraph()
@@ -433,8 +435,12 @@ class _Emitter:
 
     def natural_scale(self, st, pre: np.ndarray | None = None) -> float:
         """The output scale calibration gives the stage on its own."""
+        if st.out_range is not None:
+            return 32767 / st.out_range
         pre = np.asarray(st.pre(self.t), dtype=np.float64) if pre is None else pre
         out = self.t[st.onnx] if st.act is not None and st.onnx in self.t else self.function(st, pre)[0](pre)
+        if st.headroom != 1.0:
+            return 32767 / (st.headroom * max(float(np.max(np.abs(out))), 1e-12))
         return 32767 / calibrate_range(out, self.calibration, 16)
 
     def pwl(self, st, pre: np.ndarray, s_acc: float):
@@ -537,6 +543,19 @@ class _Emitter:
         return s_acc, err, s_y
 
 
+def _carried_scales(em: "_Emitter", p: Planner, out: _Value, samples: np.ndarray) -> np.ndarray:
+    """Per element, the scale of the output element it is fed back from: the state goes around
+    as the same int16 counts, nothing lost. Stages whose scale is not their own (tied to another
+    value) fall back to one scale with room to grow, since clipping a state is fed back too."""
+    sc = np.empty(out.writer.size)
+    for sid in np.unique(out.writer):
+        st = p.stages[int(sid)] if sid >= 0 else None
+        if st is None or st.scale_like is not None or st.scale_group:
+            return np.full(out.writer.size, 32767 / (STATE_HEADROOM * max(float(np.max(np.abs(samples))), 1e-12)))
+        sc[out.writer.ravel() == sid] = em.natural_scale(st)
+    return sc
+
+
 def _live_stages(p: Planner, outputs: list[_Value]) -> list:
     """Stages something reads (an output, or a live stage's operand), in order."""
     roots = {id(v.buf.root()[0]) for v in outputs}
@@ -595,12 +614,20 @@ def compile_onnx(path_or_model, calib, *, weights: str = "i16", calibration: str
     if weights not in ("i16", "i8"):
         raise CompileError(f"weights '{weights}': use i16 (accuracy) or i8 (performance)")
     model, p, tensors = reference(path_or_model, calib, consts, shapes)
-    input_scales = [32767 / calibrate_range(tensors[name], calibration, 16) for name, _ in p.host_inputs]
+    shapes = {name: tuple(v.shape) for name, v in p.values.items()}
+    pairs = _state_pairs(model, [o.name for o in model.graph.output], state, shapes)
     outs = [p.value(o.name) for o in model.graph.output]
     for v in outs:
         if v.buf is None or np.any(v.phys < 0):
             raise CompileError(f"graph output '{v.name}' is (part of) an input or padding, not computed on GNA")
-    em = _Emitter(p, tensors, input_scales, weights, calibration, max_pwl_error, weight_scaling)
+    em = _Emitter(p, tensors, np.zeros(0), weights, calibration, max_pwl_error, weight_scaling)
+    scales = []
+    for name, dims in p.host_inputs:
+        pair = next((o for i, o in pairs if i == name), None)
+        scales.append(np.full(int(np.prod(dims)), 32767 / calibrate_range(tensors[name], calibration, 16))
+                      if pair is None else _carried_scales(em, p, p.value(pair), tensors[name]))
+    input_scales = np.concatenate(scales)
+    em.scale.update({-1 - g: float(sc) for g, sc in enumerate(input_scales)})
     for st in _live_stages(p, outs):
         em.emit(st)
     g = em.graph
@@ -625,11 +652,12 @@ def compile_onnx(path_or_model, calib, *, weights: str = "i16", calibration: str
         check_graph(g)
     except GnaModelError as e:
         raise CompileError(f"the compiled model breaks a GNA 2.0 rule: {e}") from e
-    inputs = [{"name": n, "shape": list(s), "scale": sc, "offset": int(v.phys.ravel()[0])}
-              for (n, s), sc, v in zip(p.host_inputs, input_scales, (p.values[n] for n, _ in p.host_inputs))]
-    shapes = {name: tuple(v.shape) for name, v in p.values.items()}
-    return CompiledModel(g, inputs, host, outputs, em.layers,
-                         _state_pairs(model, [o.name for o in model.graph.output], state, shapes))
+    inputs = []
+    for (n, dims), sc in zip(p.host_inputs, scales):
+        uniform = bool(np.all(sc == sc[0]))
+        inputs.append({"name": n, "shape": list(dims), "offset": int(p.values[n].phys.ravel()[0]),
+                       "scale": float(sc[0]) if uniform else [float(v) for v in sc]})
+    return CompiledModel(g, inputs, host, outputs, em.layers, pairs)
 
 
 def _fix_inputs(model, consts: dict, shapes: dict):

@@ -243,6 +243,11 @@ def arithmetic(p: Planner, node) -> None:
         raise CompileError(f"{where(node)}: {op} of constants only should have been folded")
     v = p.value(data[0])
     c = p.consts[[i for i in node.input if i in p.consts][0]]
+    neutral = 1.0 if op in ("Mul", "Div") else 0.0
+    if np.all(np.asarray(c) == neutral) and not (op == "Sub" and node.input[0] in p.consts) and \
+            np.broadcast_shapes(np.shape(c), v.shape) == v.shape:   # x + 0, x * 1: nothing to compute
+        p.set(v.view(node.output[0], lambda a: a))
+        return
     if op == "Sub" and node.input[0] in p.consts:  # c - x
         scale, shift = -1.0, c
     elif op in ("Mul", "Div"):

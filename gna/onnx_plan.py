@@ -121,6 +121,8 @@ class _Stage:
     act: tuple | None = None
     scale_like: _Value | None = None  # the output must have this value's scale (products that add)
     scale_group: list | None = None   # stages whose outputs share one scale, the smallest any needs
+    out_range: float | None = None    # a known bound on |output| (a gate in [0, 1]) instead of calibration
+    headroom: float = 1.0             # calibrated range times this (a state that may grow past calibration)
     onnx: str | None = None           # the ONNX tensor the output is
     post: Callable | None = None      # tensors -> float output, when not the activation of `pre`
 

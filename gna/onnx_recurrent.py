@@ -127,7 +127,7 @@ def lower_lstm(p: Planner, node) -> None:
         pre_iof = ref(s, "iof", (3, hsz))
         gates = p.fc([f"{name} gates i,o,f"], [(xt, w_iof.reshape(3 * hsz, -1)), (h, r_iof.reshape(3 * hsz, -1))],
                      b_iof, (3, hsz), pre=lambda t, n=pre_iof: p.derived[n](t), rows=rows)
-        gates.act = ("sigmoid", {})
+        gates.act, gates.out_range = ("sigmoid", {}), 1.0
         gv = gates.out
         i_v, o_v, f_v = (gv.view(f"{gv.name}[{k}]", lambda a, k=k: a[k]) for k in range(3))
         pre_g = ref(s, "g")
@@ -137,14 +137,14 @@ def lower_lstm(p: Planner, node) -> None:
         c_name = ref(s, "c")
         cell = p.diag([f"{name} c = f*c + i*g"], c, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t),
                       wvalue=f_v, extra=[(cand.out, None, i_v)], onnx=c_name)
-        cell.act = ("identity", {})
+        cell.act, cell.headroom = ("identity", {}), 2.0   # the cell state integrates: room to grow
         tc = p.diag([f"{name} tanh(c)"], cell.out, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t))
-        tc.act = ("tanh", {})
+        tc.act, tc.out_range = ("tanh", {}), 1.0
         h_name = ref(s, "h")
         tc_name = ref(s, "tc")
         hid = p.diag([f"{name} h = o*tanh(c)"], tc.out, 1.0, 0.0, pre=lambda t, n=h_name: p.derived[n](t),
                      wvalue=o_v, onnx=h_name)
-        hid.act = ("identity", {})
+        hid.act, hid.out_range = ("identity", {}), 1.0   # |o * tanh(c)| < 1
         del tc_name
         h, c = hid.out, cell.out
         ys.append(h)
@@ -198,7 +198,7 @@ def lower_gru(p: Planner, node) -> None:
         rows = np.arange(2)[:, None] * hp + np.arange(hsz)[None, :]
         zr = p.fc([f"{name} gates z,r"], [(xt, w[:2 * hsz]), (h, r[:2 * hsz])], (wb + rb)[:2 * hsz].reshape(2, hsz),
                   (2, hsz), pre=d(ref(s, "zr", (2, hsz))), rows=rows)
-        zr.act = ("sigmoid", {})
+        zr.act, zr.out_range = ("sigmoid", {}), 1.0
         z_v, r_v = (zr.out.view(f"{zr.out.name}[{k}]", lambda a, k=k: a[k]) for k in range(2))
         if lbr:
             hn = p.fc([f"{name} R_h h"], [(h, r[blk[2]])], rb[blk[2]], (hsz,), pre=d(ref(s, "hn")))
@@ -219,14 +219,14 @@ def lower_gru(p: Planner, node) -> None:
             rh.act = ("identity", {})
             cand = p.fc([f"{name} n"], [(xt, w[blk[2]]), (rh.out, r[blk[2]])], (wb + rb)[blk[2]], (hsz,),
                         pre=d(ref(s, "n_pre")))
-        cand.act = ("tanh", {})
+        cand.act, cand.out_range = ("tanh", {}), 1.0
         n = cand.out
         diff = p.diag([f"{name} h - n"], h, 1.0, 0.0, pre=d(ref(s, "d")), extra=[(n, -1.0, None)])
-        diff.act = ("identity", {})
+        diff.act, diff.out_range = ("identity", {}), 2.0   # |h - n| < 2
         h_name = ref(s, "h")
         hid = p.diag([f"{name} h = n + z*(h - n)"], diff.out, 1.0, 0.0, pre=d(h_name), wvalue=z_v,
                      extra=[(n, 1.0, None)], onnx=h_name)
-        hid.act = ("identity", {})
+        hid.act, hid.out_range = ("identity", {}), 1.0   # a convex mix of two values in (-1, 1)
         h = hid.out
         ys.append(h)
     _outputs(p, node, ys, h, None)
