@@ -222,11 +222,11 @@ def lower_gru(p: Planner, node) -> None:
         cand.act, cand.out_range = ("tanh", {}), 1.0
         n = cand.out
         diff = p.diag([f"{name} h - n"], h, 1.0, 0.0, pre=d(ref(s, "d")), extra=[(n, -1.0, None)])
-        diff.act, diff.out_range = ("identity", {}), 2.0   # |h - n| < 2
+        diff.act = ("identity", {})
         h_name = ref(s, "h")
         hid = p.diag([f"{name} h = n + z*(h - n)"], diff.out, 1.0, 0.0, pre=d(h_name), wvalue=z_v,
                      extra=[(n, 1.0, None)], onnx=h_name)
-        hid.act, hid.out_range = ("identity", {}), 1.0   # a convex mix of two values in (-1, 1)
+        hid.act, hid.headroom = ("identity", {}), 1.25   # a mix of n and the previous h: as wide as they are
         h = hid.out
         ys.append(h)
     _outputs(p, node, ys, h, None)
