@@ -420,6 +420,9 @@ class _Emitter:
         s[(v.phys.ravel() - start)[live]] = self.scales_of(v).ravel()[live]
         return s
 
+    def value_scale(self, v: _Value, st) -> float:
+        return self.uniform(self.scales_of(v), f"the scale of '{v.name}', which it must match", st)
+
     def uniform(self, scales: np.ndarray, what: str, st) -> float:
         s = np.asarray(scales, dtype=np.float64).ravel()
         if s.size and not np.allclose(s, s[0], rtol=1e-9):
@@ -445,8 +448,10 @@ class _Emitter:
 
     def pwl(self, st, pre: np.ndarray, s_acc: float):
         f, bp, sat = self.function(st, pre)
-        if st.scale_like is not None:
-            s_y = self.uniform(self.scales_of(st.scale_like), "the value it must match", st)
+        if st.scale_rule is not None:
+            s_y = st.scale_rule(self)
+        elif st.scale_like is not None:
+            s_y = self.value_scale(st.scale_like, st)
         elif st.scale_group:
             s_y = min(self.natural_scale(m, pre if m is st else None) for m in st.scale_group)
         else:
@@ -550,7 +555,7 @@ def _carried_scales(em: "_Emitter", p: Planner, out: _Value, samples: np.ndarray
     sc = np.empty(out.writer.size)
     for sid in np.unique(out.writer):
         st = p.stages[int(sid)] if sid >= 0 else None
-        if st is None or st.scale_like is not None or st.scale_group:
+        if st is None or st.scale_like is not None or st.scale_group or st.scale_rule is not None:
             return np.full(out.writer.size, 32767 / (STATE_HEADROOM * max(float(np.max(np.abs(samples))), 1e-12)))
         sc[out.writer.ravel() == sid] = em.natural_scale(st)
     return sc

@@ -122,6 +122,7 @@ class _Stage:
     scale_like: _Value | None = None  # the output must have this value's scale (products that add)
     scale_group: list | None = None   # stages whose outputs share one scale, the smallest any needs
     out_range: float | None = None    # a known bound on |output| (a gate in [0, 1]) instead of calibration
+    scale_rule: Callable | None = None  # emitter -> the output scale, derived from others' (products that add)
     headroom: float = 1.0             # calibrated range times this (a state that may grow past calibration)
     onnx: str | None = None           # the ONNX tensor the output is
     post: Callable | None = None      # tensors -> float output, when not the activation of `pre`
@@ -129,7 +130,7 @@ class _Stage:
     @property
     def is_open(self) -> bool:
         """May still take a folded constant or its activation."""
-        return self.act is None and self.scale_like is None and self.scale_group is None
+        return self.act is None and self.scale_like is None and self.scale_group is None and self.scale_rule is None
 
 
 class Planner:

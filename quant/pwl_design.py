@@ -116,10 +116,13 @@ def design_pwl(f: Callable[[np.ndarray], np.ndarray], s_in: float, s_out: float,
             arrays = _build(points, s_in, s_out)
         return PwlSegments(*arrays, _error(arrays, f, s_in, s_out, lo_i, hi_i, full_scale))
 
-    tol = max_error * 0.8
-    for _ in range(6):
+    def greedy(tol):
+        """Segments as long as a line stays within tol; None if 128 do not reach hi."""
         points, a = [], lo
-        while a < hi and len(points) < MAX_SEGMENTS - (1 if saturates else 0):  # room for the flat tail
+        room = MAX_SEGMENTS - (1 if saturates else 0)   # the flat tail needs one
+        while a < hi:
+            if len(points) == room:
+                return None
             lo_b, hi_b = a, hi
             for _ in range(40):  # the longest [a, b] a line serves within tol
                 b = (lo_b + hi_b) / 2 if hi_b - lo_b > 1e-12 else hi_b
@@ -146,11 +149,40 @@ def design_pwl(f: Callable[[np.ndarray], np.ndarray], s_in: float, s_out: float,
         if len(points) < 2:
             points.append((math.floor(hi * s_in), counts(hi), 0.0))
         arrays = _build(points, s_in, s_out)
-        err = _error(arrays, f, s_in, s_out, lo_i, hi_i, full_scale)
-        if err <= max_error or len(arrays[0]) >= MAX_SEGMENTS:
-            return PwlSegments(*arrays, err)
+        return PwlSegments(*arrays, _error(arrays, f, s_in, s_out, lo_i, hi_i, full_scale))
+
+    # tighten until the budget is met; when 128 segments cannot meet it, the tightest line
+    # tolerance that still covers the range (bisected) gives the best design there is
+    tol, best, failed = max_error * 0.8, None, None
+    for _ in range(6):
+        seg = greedy(tol)
+        if seg is None:
+            failed = tol
+            break
+        if best is None or seg.max_error < best.max_error:
+            best = seg
+        if seg.max_error <= max_error:
+            return seg
         tol *= 0.6
-    return PwlSegments(*arrays, err)
+    if failed is None:
+        return best
+    ok = failed
+    while True:  # a covering tolerance above the failing one
+        ok *= 2
+        seg = greedy(ok)
+        if seg is not None:
+            break
+    best = seg if best is None or seg.max_error < best.max_error else best
+    for _ in range(12):
+        mid = (failed + ok) / 2
+        seg = greedy(mid)
+        if seg is None:
+            failed = mid
+        else:
+            ok = mid
+            if seg.max_error < best.max_error:
+                best = seg
+    return best
 
 
 def _sigmoid(x):

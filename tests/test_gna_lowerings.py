@@ -180,11 +180,11 @@ def _lstm_model(hidden=32, inp=16, steps=1, state_inputs=True):
 def test_lstm_is_affine_and_diagonal_operations_per_step(steps, state_inputs):
     model, ins = _lstm_model(steps=steps, state_inputs=state_inputs)
     cm, snr = check(model, ins)
-    per_step = ["FullyConnectedAffine"] * 4 + ["ElementWiseAffine"] * 4
+    per_step = ["FullyConnectedAffine"] * 6 + ["ElementWiseAffine"] * 4   # gates o,f | i | g; c; tanh c; h
     assert kinds(cm) == per_step * steps
     gates_x, gates_h = cm.graph.nodes[:2]
     assert gates_h.bias.buffer == gates_x.output.buffer                 # W x + R h + b in one accumulator
-    cell = cm.graph.nodes[4:6]
+    cell = cm.graph.nodes[6:8]
     assert all(n.weights is not None for n in cell)                     # f*c + i*g: weights are the gates
     assert min(snr.values()) > 30, snr
 

@@ -67,7 +67,18 @@ install_embedder() {
         >>"$VENV/pip-install.log" 2>&1 || { tail -5 "$VENV/pip-install.log" >&2; exit 1; }
 }
 
+install_silero() {
+    # Silero VAD's ONNX files (MIT), from the PyPI package that ships them. --no-deps: npin reads
+    # the files (toolkit/gna/vad.py); the package's own dependency (torch) is not needed.
+    "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('silero_vad') is None)" \
+        2>/dev/null && return 0
+    log "installing the Silero VAD models (silero-vad)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3" \
+        >>"$VENV/pip-install.log" 2>&1 || { tail -5 "$VENV/pip-install.log" >&2; exit 1; }
+}
+
 install_apt
 install_venv
 seed_platformio
 install_embedder
+install_silero
