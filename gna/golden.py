@@ -33,3 +33,32 @@ def load_case(path: Path) -> tuple[dict, GnaModel, np.ndarray, list[np.ndarray]]
 
 def case_bytes(model: GnaModel, x: np.ndarray) -> int:
     return sum(a.nbytes for a in model_to_arrays(model).values()) + x.nbytes
+
+
+def save_graph_case(path: Path, kind: str, graph, steps: list, meta: dict) -> None:
+    """A compiled graph and, per inference, the host's input buffers and every buffer after it.
+    `steps`: (inputs {buffer: int16}, memory {buffer: array}, saturated)."""
+    from .graph import graph_to_arrays
+
+    arrays = graph_to_arrays(graph)
+    for k, (inputs, memory, _) in enumerate(steps):
+        arrays.update({f"step{k}.in.{name}": v for name, v in inputs.items()})
+        arrays.update({f"step{k}.mem.{name}": v for name, v in memory.items()})
+    arrays["meta.json"] = np.frombuffer(json.dumps({**meta, "kind": kind, "steps": len(steps),
+                                                    "saturated": [bool(s) for _, _, s in steps]}).encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+
+
+def load_graph_case(path: Path) -> tuple[dict, object, list]:
+    from .graph import graph_from_arrays
+
+    with np.load(path, allow_pickle=False) as data:
+        d = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(d["meta.json"]).decode())
+    graph = graph_from_arrays(d, str(path))
+    steps = []
+    for k in range(meta["steps"]):
+        inputs = {name: d[f"step{k}.in.{name}"] for name in graph.inputs}
+        memory = {name: d[f"step{k}.mem.{name}"] for name in graph.buffers}
+        steps.append((inputs, memory, meta["saturated"][k]))
+    return meta, graph, steps

@@ -505,21 +505,23 @@ class _Emitter:
                 sv = self.scales_of(t.wvalue)
                 products.append(self.uniform(sx * sv, "an element-wise product", st))
         col_scales = [self.column_scales(t.input, t.start, t.length) for t in terms]
-        const = [(t, cs) for t, cs in zip(terms, col_scales) if t.wvalue is None]
-        i8 = self.weights == "i8" and len(terms) == 1 and not products
-        limit = I8_LIMIT if i8 else 32767
+        # int8 weights need a compound bias (bias and multiplier per row): only the first term has a
+        # constant bias; a later one reads its bias from an accumulator and keeps int16 weights
+        i8 = [self.weights == "i8" and j == 0 and t.wvalue is None for j, t in enumerate(terms)]
+        limits = [I8_LIMIT if q else 32767 for q in i8]
         if products:
             s_acc = products[0]
             if not np.allclose(products, s_acc, rtol=1e-9):
                 raise CompileError(f"{'+'.join(st.nodes)}: the products it adds have different scales")
         else:
-            bound = max(float(np.max(np.abs(t.weights) / (cs[None, :] if t.kind == "fc" else cs))) for t, cs in const)
-            s_acc = min(limit / max(bound, 1e-30), ACC_HEADROOM / peak)
+            s_acc = min(lim / max(float(np.max(np.abs(t.weights) / (cs[None, :] if t.kind == "fc" else cs))), 1e-30)
+                        for t, cs, lim in zip(terms, col_scales, limits))
+            s_acc = min(s_acc, ACC_HEADROOM / peak)
         pwl, s_y, err = self.pwl(st, pre, s_acc)
         bias = np.clip(np.round(st.bias * s_acc), -2**31, 2**31 - 1).astype(np.int32)
         prev = None
         for j, (t, cs) in enumerate(zip(terms, col_scales)):
-            last = j == len(terms) - 1
+            last, limit = j == len(terms) - 1, limits[j]
             mult = None
             if t.wvalue is not None:
                 wq = np.zeros(t.length, np.int16)
@@ -528,7 +530,7 @@ class _Emitter:
                 if np.max(np.abs(omega)) > limit + 0.5:
                     raise CompileError(f"{'+'.join(st.nodes)}: a weight needs {np.max(np.abs(omega)):.0f} at the "
                                        "scale the products fix; rescale the model's inputs")
-                if i8:
+                if i8[j]:
                     rows = omega.reshape(len(omega), -1) if omega.ndim == 2 else omega[:, None]
                     peaks = np.max(np.abs(rows), axis=1)
                     if self.weight_scaling == "tensor":

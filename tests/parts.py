@@ -41,6 +41,8 @@ PROBES = {
     "clinc": lambda: None if (CLINC / "data_full.json").exists() else f"CLINC150 is not at {CLINC} (the shared datasets)",
     "speech": _speech,
     "torch": lambda: None if importlib.util.find_spec("torch") else "torch (the [train] extra) is not installed",
+    "silero": lambda: None if importlib.util.find_spec("silero_vad") else "silero-vad (Silero VAD's ONNX files) is not "
+                                                                         "installed (./run test installs it)",
 }
 
 

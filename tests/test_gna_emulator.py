@@ -13,7 +13,7 @@ from gna.model_io import load_model, save_model
 from gna.ops import affine
 from gna.random_models import KINDS, random_case, random_pwl
 
-GOLDEN = sorted((Path(__file__).parent / "data" / "gna_golden").glob("*.npz"))
+GOLDEN = sorted(p for p in (Path(__file__).parent / "data" / "gna_golden").glob("*.npz") if not p.stem.startswith("graph_"))
 
 
 def test_golden_vectors_cover_every_operation_and_weight_width():
@@ -166,3 +166,26 @@ def test_gna_run_cli_writes_the_emulator_output(tmp_path, capsys):
     assert main(["gna", "run", str(tmp_path / "m.npz"), "--input", str(tmp_path / "bad.npy")]) == 1
     err = capsys.readouterr().err
     assert "error: input is float32" in err and "hint: quantize the input to int16" in err
+
+
+GRAPH_GOLDEN = sorted((Path(__file__).parent / "data" / "gna_golden").glob("graph_*.npz"))
+
+
+def test_graph_golden_vectors_cover_every_lowering_and_silero():
+    kinds = {p.stem.rsplit("_", 1)[0] for p in GRAPH_GOLDEN}
+    assert {"graph_concat", "graph_mul", "graph_sub", "graph_conv", "graph_lstm", "graph_gru", "graph_silero"} <= kinds
+
+
+@pytest.mark.parametrize("path", GRAPH_GOLDEN, ids=lambda p: p.stem)
+def test_emulator_matches_libgna_on_compiled_graphs(path):
+    """Graphs our compiler made (operands at offsets, weights and biases read from buffers), run
+    by libGNA: every buffer after every inference, bit for bit."""
+    from gna.golden import load_graph_case
+    from gna.graph import run_graph
+
+    meta, graph, steps = load_graph_case(path)
+    for k, (inputs, want, saturated) in enumerate(steps):
+        got, sat = run_graph(graph, inputs)
+        for name in want:
+            assert np.array_equal(got[name], want[name]), f"{path.stem} step {k} buffer {name}"
+        assert sat == saturated

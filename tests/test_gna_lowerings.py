@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine
+from gna.lowering_cases import CASES, lstm, model_of
 from gna.onnx_compiler import CompileError, calibration_tensors, compile_onnx
 from quant.quantizers import snr_db
 from tests.parts import needs
@@ -19,16 +20,6 @@ RNG = np.random.default_rng(0)
 def _rng_per_test(request):
     global RNG
     RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
-
-
-def model_of(nodes, inputs: dict, outputs: dict, inits: dict, ints=()):
-    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v)) for k, v in inputs.items()],
-                          [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v)) for k, v in outputs.items()],
-                          [numpy_helper.from_array(np.asarray(v, np.int64 if k in ints else np.float32), k)
-                           for k, v in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m
 
 
 def feeds(inputs: dict, n: int, scale=1.0) -> dict:
@@ -162,23 +153,13 @@ def test_reduce_mean_and_sum_over_an_axis_are_affine_rows():
     assert min(snr.values()) > 45, snr
 
 
-def _lstm_model(hidden=32, inp=16, steps=1, state_inputs=True):
-    w = RNG.normal(0, 0.3, (1, 4 * hidden, inp))
-    r = RNG.normal(0, 0.3, (1, 4 * hidden, hidden))
-    b = RNG.normal(0, 0.2, (1, 8 * hidden))
-    ins = {"x": (steps, 1, inp)}
-    names = ["x", "W", "R", "B", ""]
-    if state_inputs:
-        ins.update({"h0": (1, 1, hidden), "c0": (1, 1, hidden)})
-        names += ["h0", "c0"]
-    nodes = [helper.make_node("LSTM", names, ["Y", "Yh", "Yc"], hidden_size=hidden)]
-    outs = {"Y": (steps, 1, 1, hidden), "Yh": (1, 1, hidden), "Yc": (1, 1, hidden)}
-    return model_of(nodes, ins, outs, {"W": w, "R": r, "B": b}), ins
+def _lstm_model(steps=1, state_inputs=True):
+    return lstm(RNG, steps=steps, state_inputs=state_inputs)
 
 
 @pytest.mark.parametrize("steps, state_inputs", [(1, True), (3, False)])
 def test_lstm_is_affine_and_diagonal_operations_per_step(steps, state_inputs):
-    model, ins = _lstm_model(steps=steps, state_inputs=state_inputs)
+    model, ins = _lstm_model(steps, state_inputs)
     cm, snr = check(model, ins)
     per_step = ["FullyConnectedAffine"] * 6 + ["ElementWiseAffine"] * 4   # gates o,f | i | g; c; tanh c; h
     assert kinds(cm) == per_step * steps
@@ -255,13 +236,14 @@ def test_an_if_on_an_input_given_at_compile_time_is_planned_as_its_branch():
 
 
 @needs("libgna")
+@pytest.mark.parametrize("weights", ["i16", "i8"])
 @pytest.mark.parametrize("build", ["concat", "mul", "sub", "conv", "lstm", "gru"])
-def test_new_lowerings_run_bit_exact_on_libgna(build):
+def test_new_lowerings_run_bit_exact_on_libgna(build, weights):
     from gna import libgna
     from gna.graph import run_graph
 
     model, ins = GRAPHS[build]()
-    cm = compile_onnx(model, feeds(ins, 32))
+    cm = compile_onnx(model, feeds(ins, 32), weights=weights)
     with libgna.GraphSession(cm.graph) as sess:
         for i in range(4):
             bufs = cm.host_buffers({k: v[0] for k, v in feeds(ins, 1).items()})
@@ -272,39 +254,4 @@ def test_new_lowerings_run_bit_exact_on_libgna(build):
             assert sat_e == sat_l
 
 
-def _graph_concat():
-    nodes = [helper.make_node("Split", ["x", "sp"], ["a", "b"], axis=1),
-             helper.make_node("Gemm", ["a", "w1"], ["g1"]), helper.make_node("Tanh", ["g1"], ["t1"]),
-             helper.make_node("Gemm", ["b", "w2"], ["g2"]), helper.make_node("Concat", ["t1", "g2"], ["y"], axis=1)]
-    return model_of(nodes, {"x": (1, 48)}, {"y": (1, 40)}, {"sp": [24, 24], "w1": RNG.normal(0, 0.3, (24, 24)),
-                                                            "w2": RNG.normal(0, 0.3, (24, 16))}, ints=("sp",)), {"x": (1, 48)}
-
-
-def _graph_binary(op):
-    def build():
-        nodes = [helper.make_node("Gemm", ["x", "w1"], ["a0"]), helper.make_node("Tanh", ["a0"], ["a"]),
-                 helper.make_node("Gemm", ["x", "w2"], ["b"]), helper.make_node(op, ["a", "b"], ["y"])]
-        return model_of(nodes, {"x": (1, 32)}, {"y": (1, 32)}, {"w1": RNG.normal(0, 0.3, (32, 32)),
-                                                                "w2": RNG.normal(0, 0.3, (32, 32))}), {"x": (1, 32)}
-    return build
-
-
-def _graph_conv():
-    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1]), helper.make_node("Relu", ["c0"], ["r0"]),
-             helper.make_node("Conv", ["r0", "w1", "b1"], ["y"], pads=[2, 2], strides=[2], dilations=[2])]
-    return model_of(nodes, {"x": (1, 8, 24)}, {"y": (1, 8, 12)},
-                    {"w0": RNG.normal(0, 0.3, (8, 8, 3)), "b0": RNG.normal(0, 0.1, 8),
-                     "w1": RNG.normal(0, 0.3, (8, 8, 3)), "b1": RNG.normal(0, 0.1, 8)}), {"x": (1, 8, 24)}
-
-
-def _graph_gru():
-    hidden = 32
-    nodes = [helper.make_node("GRU", ["x", "W", "R", "B", "", "h0"], ["Y", "Yh"], hidden_size=hidden, linear_before_reset=1)]
-    ins = {"x": (2, 1, 16), "h0": (1, 1, hidden)}
-    return model_of(nodes, ins, {"Y": (2, 1, 1, hidden), "Yh": (1, 1, hidden)},
-                    {"W": RNG.normal(0, 0.3, (1, 3 * hidden, 16)), "R": RNG.normal(0, 0.3, (1, 3 * hidden, hidden)),
-                     "B": RNG.normal(0, 0.2, (1, 6 * hidden))}), ins
-
-
-GRAPHS = {"concat": _graph_concat, "mul": _graph_binary("Mul"), "sub": _graph_binary("Sub"), "conv": _graph_conv,
-          "lstm": lambda: _lstm_model(steps=2), "gru": _graph_gru}
+GRAPHS = {name: (lambda build=build: build(RNG)) for name, build in CASES.items()}

@@ -153,8 +153,52 @@ def cmd_golden(args) -> int:
         save_case(out / f"chunk_boundary_b{batch}.npz", "chunk_boundary", model, x, lib.run(model, x, "generic"),
                   meta)
         written += 1
+    written += _golden_graphs(lib, out, rng, meta)
     print(f"wrote {written} golden cases to {out} ({meta['library']})")
     return 0
+
+
+def _golden_graphs(lib, out: Path, rng, meta: dict) -> int:
+    """Compiled graphs (every lowering, both weight widths, and Silero VAD streaming three chunks)
+    with libGNA's buffers after each inference."""
+    from gna.golden import save_graph_case
+    from gna.lowering_cases import CASES, feeds
+    from gna.onnx_compiler import compile_onnx
+
+    def record(name, cm, inputs_per_step):
+        steps = []
+        with lib.GraphSession(cm.graph) as sess:
+            for bufs in inputs_per_step:
+                mem, sat = sess.run(bufs)
+                steps.append((bufs, mem, sat))
+        save_graph_case(out / f"graph_{name}.npz", f"graph_{name.split('_')[0]}", cm.graph, steps, meta)
+
+    n = 0
+    for name, build in CASES.items():
+        for weights in ("i16", "i8"):
+            model, ins = build(rng)
+            cm = compile_onnx(model, feeds(rng, ins, 32, 1.5), weights=weights)
+            record(f"{name}_{weights}", cm, [cm.host_buffers({k: v[0] for k, v in feeds(rng, ins, 1).items()})
+                                             for _ in range(3)])
+            n += 1
+    try:
+        from ..gna import speech, vad
+
+        cm = vad.cached_vad("i16")
+        audio, _ = speech.evaluation_audio(0.2)
+        s = cm.stream()
+        steps = []
+        xs = vad.windows(audio)
+        for x in xs[:40]:   # carry a state in from the chunks before
+            s.step({"input": x})
+        for x in xs[40:43]:
+            steps.append(cm.host_buffers({"input": x, **s.carried}))
+            s.step({"input": x})
+        record("silero_i16", cm, steps)
+        n += 1
+    except ConfigError as e:
+        print(f"no Silero golden case: {e}")
+    return n
 
 
 def _bench_models():
