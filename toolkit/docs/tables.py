@@ -193,7 +193,28 @@ def gna_envelope() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"hil": hil, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+def gna_vad() -> str:
+    """From `npin gna vad-eval --json docs/gna/vad.json`."""
+    r = _load("docs/gna/vad.json")
+    a = r["audio"]
+    lines = [f"| Silero VAD on GNA 2.0, {a['seconds'] / 60:.1f} min held-out speech, {a['prompts']} prompts, pauses, "
+             "noise | probability SNR vs ONNX Runtime | decisions agree (p ≥ 0.5) | speech chunks ONNX / GNA | "
+             "libGNA (2.0 export device, Generic) |", "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        lib = row.get("libgna_exact", "not run") if row["weights"] == "i16" else "—"
+        lines.append(f"| {row['weights']} ({row['chunks']} chunks of 32 ms) | {row['prob_snr_db']:.2f} dB | "
+                     f"{_pct(row['agreement'])} | {_pct(row['speech_fraction_onnx'])} / {_pct(row['speech_fraction_gna'])} "
+                     f"| {'bit-exact on ' + lib if lib not in ('—', 'not run') else lib} |")
+    row = r["rows"][0]
+    lines += ["", f"- {row['operations']} GNA operations, {row['macs_per_chunk']:,} MACs and "
+                  f"{row['gna_memory_bytes'] / 1e6:.1f} MB of GNA memory per 32 ms chunk; the emulator takes "
+                  f"{row['emulator_ms_per_chunk']:.2f} ms per chunk on the machine that ran it.",
+              f"- Noise {', '.join(str(x) for x in a['noise_snr_db'])} dB SNR in turn per prompt; compiled with PWL "
+              f"budget {r['compiled_with']['pwl_error']}, calibrated on {r['compiled_with']['calibration']}."]
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"gna-vad": gna_vad, "hil": hil, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 

@@ -107,7 +107,8 @@ def cached_vad(weights: str = "i16", variant: str = "16k"):
     from . import speech
 
     path = model_path(variant)
-    key = hashlib.sha256(path.read_bytes() + f"{weights}/{PWL_ERROR}/{speech.CALIB_RECIPE}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(path.read_bytes() + f"{weights}/{PWL_ERROR}/{speech.CALIB_RECIPE}".encode()
+                         + _compiler_fingerprint()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "npin" / "gna"
     target = cache / f"silero_{variant}_{weights}_{key}.npz"
     if target.is_file():
@@ -115,6 +116,15 @@ def cached_vad(weights: str = "i16", variant: str = "16k"):
     cm = compile_vad(speech.calibration_audio(), weights, variant)
     cm.save(target)
     return cm
+
+
+def _compiler_fingerprint() -> bytes:
+    """The compiler's own source: a cached compile is redone when the compiler changes."""
+    import gna
+    import quant
+
+    files = sorted(Path(gna.__file__).parent.glob("*.py")) + sorted(Path(quant.__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).digest()
 
 
 @dataclass(frozen=True)
