@@ -70,46 +70,6 @@ def _outer_names(graph) -> set[str]:
     return names
 
 
-class _InlineIf(Exception):
-    def __init__(self, node, branch):
-        super().__init__(node.name)
-        self.node, self.branch = node, branch
-
-
-def inline_constant_ifs(model, fixed: dict | None = None):
-    """Every If whose condition is known at compile time (a sample rate given with --const)
-    replaced by the nodes of the branch it takes, so the data path inside it can be lowered and
-    ONNX Runtime can show its tensors for calibration."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for _ in range(64):
-        g = m.graph
-        raw = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-        raw.update({k: np.asarray(v) for k, v in (fixed or {}).items()})
-        for node in g.node:
-            if node.op_type == "Constant":
-                raw[node.output[0]] = numpy_helper.to_array(attr(node, "value"))
-        try:
-            _fold_constant_subgraphs(g, raw, m.opset_import)
-            return m
-        except _InlineIf as hit:
-            node, branch = hit.node, hit.branch
-        at = list(g.node).index(node)
-        nodes = list(g.node)
-        glue = [helper.make_node("Identity", [o.name], [out], name=f"{node.name or 'If'}/{out}")
-                for o, out in zip(branch.output, node.output)]
-        nodes[at:at + 1] = list(branch.node) + glue
-        del g.node[:]
-        g.node.extend(nodes)
-        g.initializer.extend(branch.initializer)
-        del g.value_info[:]
-        m = onnx.shape_inference.infer_shapes(m)
-    raise CompileError("If nodes nest more than 64 deep")
-
-
 def evaluate(node, raw: dict, opsets) -> None:
     """Run one node whose inputs are all known (ONNX's reference evaluator); outputs into `raw`."""
     import onnx
@@ -149,7 +109,7 @@ def _fold_constant_subgraphs(g, raw: dict, opsets) -> set[str]:
                 branch = attr(node, "then_branch" if bool(np.asarray(raw[inputs[0]]).ravel()[0]) else "else_branch")
                 inner = {o for n in branch.node for o in n.output} | {t.name for t in branch.initializer}
                 if any(n not in raw and n not in inner for n in _outer_names(branch)):
-                    raise _InlineIf(node, branch)   # the taken branch computes on data: it joins the graph
+                    continue   # the taken branch computes on data: the planner plans it
             evaluate(node, raw, opsets)
         else:
             continue
@@ -603,7 +563,6 @@ def reference(path_or_model, xs, consts: dict | None = None, shapes: dict | None
     model = load_float_model(path_or_model)
     if consts or shapes:
         model = _fix_inputs(model, consts or {}, shapes or {})
-    model = inline_constant_ifs(model)
     p = _plan(model)
     model = inline_chosen_ifs(model, p.if_choices)
     return model, p, _Tensors(calibration_tensors(model, xs), p.derived)

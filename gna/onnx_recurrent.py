@@ -97,7 +97,7 @@ def lower_lstm(p: Planner, node) -> None:
     wb, rb = b[:4 * hsz], b[4 * hsz:]
     blk = [slice(k * hsz, (k + 1) * hsz) for k in range(4)]   # i, o, f, c
     h, c = _state(p, node, 5, hsz, "h0"), _state(p, node, 6, hsz, "c0")
-    xs_ref, h_ref, c_ref = _float_in(p, x), _float_in(p, h), _float_in(p, c)
+    h_ref, c_ref = _float_in(p, h), _float_in(p, c)
     name = node.name or "LSTM"
     t_steps = x.shape[0]
     memo: dict = {}
@@ -114,7 +114,8 @@ def lower_lstm(p: Planner, node) -> None:
                 cn = _sigmoid(f) * cc + _sigmoid(i) * np.tanh(g)
                 tc = np.tanh(cn)
                 hn = _sigmoid(o) * tc
-                steps.append({"iof": np.concatenate([i, o, f], axis=1), "g": g, "c": cn, "tc": tc, "h": hn})
+                steps.append({"iof": np.concatenate([i, o, f], axis=1), "g": g, "c": cn, "tc": tc, "h": hn,
+                              "of": _sigmoid(np.stack([o, f], axis=1)), "i": _sigmoid(i), "gt": np.tanh(g)})
                 hh, cc = hn, cn
             memo.clear()
             memo[key] = steps
@@ -133,7 +134,7 @@ def lower_lstm(p: Planner, node) -> None:
         b_of = np.concatenate([(wb + rb)[blk[k]] for k in (1, 2)]).reshape(2, hsz)
         pre_iof = ref(s, "iof", (3, hsz))
         gates = p.fc([f"{name} gates o,f"], [(xt, w_of), (h, r_of)], b_of, (2, hsz),
-                     pre=lambda t, n=pre_iof: p.derived[n](t)[:, 1:], rows=rows)
+                     pre=lambda t, n=pre_iof: p.derived[n](t)[:, 1:], rows=rows, onnx=ref(s, "of", (2, hsz)))
         gates.act, gates.out_range = ("sigmoid", {}), 1.0
         o_v, f_v = (gates.out.view(f"{gates.out.name}[{k}]", lambda a, k=k: a[k]) for k in range(2))
         # i * g must add to f * c in one accumulator: s_i * s_g = s_f * s_c. Split evenly, so
@@ -144,25 +145,24 @@ def lower_lstm(p: Planner, node) -> None:
             return float(np.sqrt(32767.0 * em.value_scale(c_prev, gates)))
 
         gate_i = p.fc([f"{name} gate i"], [(xt, w[blk[0]]), (h, r[blk[0]])], (wb + rb)[blk[0]], (hsz,),
-                      pre=lambda t, n=pre_iof: p.derived[n](t)[:, 0])
+                      pre=lambda t, n=pre_iof: p.derived[n](t)[:, 0], onnx=ref(s, "i"))
         gate_i.act, gate_i.scale_rule = ("sigmoid", {}), half
         i_v = gate_i.out
         pre_g = ref(s, "g")
         cand = p.fc([f"{name} gate c"], [(xt, w[blk[3]]), (h, r[blk[3]])], (wb + rb)[blk[3]], (hsz,),
-                    pre=lambda t, n=pre_g: p.derived[n](t))
+                    pre=lambda t, n=pre_g: p.derived[n](t), onnx=ref(s, "gt"))
         cand.act, cand.scale_rule = ("tanh", {}), half
         c_name = ref(s, "c")
         cell = p.diag([f"{name} c = f*c + i*g"], c, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t),
                       wvalue=f_v, extra=[(cand.out, None, i_v)], onnx=c_name)
         cell.act, cell.headroom = ("identity", {}), CELL_HEADROOM
-        tc = p.diag([f"{name} tanh(c)"], cell.out, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t))
+        tc = p.diag([f"{name} tanh(c)"], cell.out, 1.0, 0.0, pre=lambda t, n=c_name: p.derived[n](t),
+                    onnx=ref(s, "tc"))
         tc.act, tc.out_range = ("tanh", {}), 1.0
         h_name = ref(s, "h")
-        tc_name = ref(s, "tc")
         hid = p.diag([f"{name} h = o*tanh(c)"], tc.out, 1.0, 0.0, pre=lambda t, n=h_name: p.derived[n](t),
                      wvalue=o_v, onnx=h_name)
         hid.act, hid.out_range = ("identity", {}), 1.0   # |o * tanh(c)| < 1
-        del tc_name
         h, c = hid.out, cell.out
         ys.append(h)
     _outputs(p, node, ys, h, c)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine
+from gna.ir import ElementWiseAffine
 from gna.lowering_cases import CASES, lstm, model_of
 from gna.onnx_compiler import CompileError, calibration_tensors, compile_onnx
 from quant.quantizers import snr_db

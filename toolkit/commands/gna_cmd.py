@@ -13,7 +13,6 @@ from common.timing import best_of
 from gna import emulator
 from gna.golden import case_bytes, save_case
 from gna.model_io import load_model
-from gna.ops import model_macs, spec_of
 from gna.random_models import KINDS, chunk_boundary_case, random_case
 
 from ..progress import progress_bar
