@@ -255,3 +255,39 @@ def test_new_lowerings_run_bit_exact_on_libgna(build, weights):
 
 
 GRAPHS = {name: (lambda build=build: build(RNG)) for name, build in CASES.items()}
+
+
+def test_pad_transpose_reshape_squeeze_are_layout():
+    """A [T, C] input transposed to [1, C, T], reflect-padded on the host, a conv, then a zero Pad
+    (the next conv's margins), Squeeze/Unsqueeze/Reshape around a Gemm: only convolutions and the
+    affine are GNA operations."""
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),
+             helper.make_node("Unsqueeze", ["xt", "ax0"], ["x3"]),
+             helper.make_node("Pad", ["x3", "p1"], ["xp"], mode="reflect"),
+             helper.make_node("Conv", ["xp", "w0", "b0"], ["c0"]), helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Pad", ["r0", "p1"], ["rp"]),
+             helper.make_node("Conv", ["rp", "w1", "b1"], ["c1"]), helper.make_node("Tanh", ["c1"], ["t1"]),
+             helper.make_node("Squeeze", ["t1", "ax0"], ["s"]),
+             helper.make_node("Reshape", ["s", "flat"], ["f"]),
+             helper.make_node("Gemm", ["f", "w2"], ["y"])]
+    t, c = 16, 8
+    m = model_of(nodes, {"x": (t, c)}, {"y": (1, 8)},
+                 {"ax0": [0], "p1": [0, 0, 1, 0, 0, 1], "flat": [1, -1], "w0": RNG.normal(0, 0.3, (8, c, 3)),
+                  "b0": RNG.normal(0, 0.1, 8), "w1": RNG.normal(0, 0.3, (8, 8, 3)), "b1": RNG.normal(0, 0.1, 8),
+                  "w2": RNG.normal(0, 0.2, (8 * t, 8))}, ints=("ax0", "p1", "flat"))
+    cm, snr = check(m, {"x": (t, c)})
+    assert kinds(cm) == ["Convolution", "Convolution", "FullyConnectedAffine"]
+    host = cm.host[cm.graph.nodes[0].input.buffer]
+    assert np.count_nonzero(np.bincount(host[host >= 0])) == t * c      # every input element written ...
+    assert (host >= 0).sum() == (t + 2) * c                             # ... and the reflected edges twice
+    assert snr["y"] > 38, snr
+
+
+def test_a_residual_around_several_layers_is_a_sum_of_two_activations():
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["g1"]), helper.make_node("Relu", ["g1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "w2"], ["g2"]), helper.make_node("Tanh", ["g2"], ["t2"]),
+             helper.make_node("Gemm", ["t2", "w3"], ["g3"]), helper.make_node("Add", ["g3", "x"], ["y"])]
+    m = model_of(nodes, {"x": (1, 32)}, {"y": (1, 32)}, {k: RNG.normal(0, 0.25, (32, 32)) for k in ("w1", "w2", "w3")})
+    cm, snr = check(m, {"x": (1, 32)})
+    assert kinds(cm) == ["FullyConnectedAffine"] * 3 + ["ElementWiseAffine"] * 2
+    assert snr["y"] > 40, snr
