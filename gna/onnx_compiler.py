@@ -487,6 +487,8 @@ class _Emitter:
                 wq = np.zeros(t.length, np.int16)
             else:
                 omega = t.weights * s_acc / (cs[None, :] if t.kind == "fc" else cs)
+                if i8[j] and products and np.max(np.abs(omega)) > limit + 0.5:
+                    i8[j], limit = False, 32767   # the products' scale leaves int8 no room: int16
                 if np.max(np.abs(omega)) > limit + 0.5:
                     raise CompileError(f"{'+'.join(st.nodes)}: a weight needs {np.max(np.abs(omega)):.0f} at the "
                                        "scale the products fix; rescale the model's inputs")

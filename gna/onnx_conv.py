@@ -107,6 +107,9 @@ def lower_conv(p: Planner, node) -> None:
         v, base, first = _zero_margins(p, node, v, pitch, pl, pr, base, core_t, slots)
         lead = (first + v.buf.root()[1]) % ALIGN16
         taps = round_up(lead + span, 8)
+    taps = round_up(max(taps, stride * pitch), 8)   # GNA's stride may not exceed the filter: zero taps
+    if taps > CNN_FILTER_SIZE[1]:
+        return _as_dense(p, node, v, wt, b, dense, stride, positions, f, c, tt)
     start = first - lead
     fp = round_up(f, 8)
     filters = np.zeros((fp, taps))
@@ -116,9 +119,12 @@ def lower_conv(p: Planner, node) -> None:
             pos = lead + tap * dil * pitch + int(slots[ch])
             filters[:f, pos] = dense[:, ch, tap * dil]
             tap_elem[pos] = ch
-    width = (positions - 1) * stride * pitch + taps
+    # GNA reads a width that is a multiple of 8; where that adds positions (a stride under 8
+    # elements) their outputs land after ours, in memory nobody reads
+    width = round_up((positions - 1) * stride * pitch + taps, 8)
+    written = ((width - taps) // (stride * pitch) + 1) * fp
     v.buf.need(start + width)
-    st = p.new_stage("conv", [node.name or "Conv"], positions * fp, (1, f, positions),
+    st = p.new_stage("conv", [node.name or "Conv"], written, (1, f, positions),
                      (np.arange(positions)[None, :] * fp + np.arange(f)[:, None])[None], pre=lambda t_, o=out: t_[o],
                      onnx=out)
     bias = np.zeros(fp)
@@ -179,7 +185,8 @@ def channel_slice(p: Planner, v: _Value, lo: int, hi: int, out: str) -> _Value |
     c = owner.conv
     f, positions = hi - lo, c["positions"]
     fp = round_up(f, 8)
-    st = p.new_stage("conv", owner.nodes + [f"channels {lo}:{hi}"], positions * fp, (1, f, positions),
+    written = ((c["width"] - c["filters"].shape[1]) // c["stride"] + 1) * fp
+    st = p.new_stage("conv", owner.nodes + [f"channels {lo}:{hi}"], written, (1, f, positions),
                      (np.arange(positions)[None, :] * fp + np.arange(f)[:, None])[None], pre=lambda t_: t_[out],
                      onnx=out)
     filters = np.zeros((fp, c["filters"].shape[1]))

@@ -219,7 +219,12 @@ def lower_gru(p: Planner, node) -> None:
         z_v, r_v = (zr.out.view(f"{zr.out.name}[{k}]", lambda a, k=k: a[k]) for k in range(2))
         if lbr:
             hn = p.fc([f"{name} R_h h"], [(h, r[blk[2]])], rb[blk[2]], (hsz,), pre=d(ref(s, "hn")))
-            hn.act = ("identity", {})
+            # r * hn fixes the accumulator's scale (s_r * s_hn); W_h x must still fit int16 there
+            def hn_scale(em, hn=hn, xt=xt, wmax=float(np.max(np.abs(w[blk[2]])))):
+                sx = float(np.min(em.scales_of(xt)))
+                return min(em.natural_scale(hn), sx / max(wmax, 1e-30))
+
+            hn.act, hn.scale_rule = ("identity", {}), hn_scale
             # tanh(W_h x + b + r * hn): the product's accumulator scale rules; the affine adapts
             cand = p.diag([f"{name} n"], hn.out, 1.0, 0.0, pre=d(ref(s, "n_pre")), wvalue=r_v)
             xt_m = p.materialize(xt)
@@ -239,7 +244,10 @@ def lower_gru(p: Planner, node) -> None:
         cand.act, cand.out_range = ("tanh", {}), 1.0
         n = cand.out
         diff = p.diag([f"{name} h - n"], h, 1.0, 0.0, pre=d(ref(s, "d")), extra=[(n, -1.0, None)])
+        # z * (h - n) fixes h's accumulator scale (s_z * s_d); n joins with weight s_d * s_z / s_n,
+        # which int16 holds while s_d <= 32767 (s_z = s_n = 32767)
         diff.act = ("identity", {})
+        diff.scale_rule = lambda em, diff=diff: min(em.natural_scale(diff), 32767.0)
         h_name = ref(s, "h")
         hid = p.diag([f"{name} h = n + z*(h - n)"], diff.out, 1.0, 0.0, pre=d(h_name), wvalue=z_v,
                      extra=[(n, 1.0, None)], onnx=h_name)

@@ -291,3 +291,43 @@ def test_a_residual_around_several_layers_is_a_sum_of_two_activations():
     cm, snr = check(m, {"x": (1, 32)})
     assert kinds(cm) == ["FullyConnectedAffine"] * 3 + ["ElementWiseAffine"] * 2
     assert snr["y"] > 40, snr
+
+
+RANDOM_CASES = [(kind, seed) for kind in ("conv", "recurrent", "concat", "mixed") for seed in range(3)]
+
+
+def _random_compiled(kind, seed, weights):
+    from gna.lowering_cases import random_model
+
+    rng = np.random.default_rng(1000 + seed)
+    model, ins = random_model(rng, kind)
+    cm = compile_onnx(model, {k: rng.normal(0, 1.5, (24, *v)).astype(np.float32) for k, v in ins.items()},
+                      weights=weights)
+    return model, ins, cm, {k: rng.normal(0, 1, (8, *v)).astype(np.float32) for k, v in ins.items()}
+
+
+@pytest.mark.parametrize("kind, seed", RANDOM_CASES)
+def test_random_models_of_these_ops_compile_within_bounds(kind, seed):
+    """Models of random sizes (channels, kernels, strides, paddings, hidden sizes, splits): what a
+    user brings is not sized to our tests."""
+    model, ins, cm, test = _random_compiled(kind, seed, "i16")
+    ref = calibration_tensors(model, test)
+    for o in cm.outputs:
+        got = np.stack([cm.run({k: v[i] for k, v in test.items()})[0][o["name"]] for i in range(8)])
+        assert snr_db(ref[o["name"]], got.reshape(ref[o["name"]].shape)) > 20, (kind, seed, o["name"])
+
+
+@needs("libgna")
+@pytest.mark.parametrize("weights", ["i16", "i8"])
+@pytest.mark.parametrize("kind, seed", RANDOM_CASES)
+def test_random_models_run_bit_exact_on_libgna(kind, seed, weights):
+    from gna import libgna
+    from gna.graph import run_graph
+
+    _, _, cm, test = _random_compiled(kind, seed, weights)
+    with libgna.GraphSession(cm.graph) as sess:
+        for i in range(4):
+            bufs = cm.host_buffers({k: v[i] for k, v in test.items()})
+            want, sat_e = run_graph(cm.graph, bufs)
+            got, sat_l = sess.run(bufs)
+            assert all(np.array_equal(want[b], got[b]) for b in want) and sat_e == sat_l, (kind, seed, weights)
