@@ -59,7 +59,7 @@ def cmd_demo(args) -> int:
     scale = calibrate_input_scale(calib)
     params = quantize_pin(cfg, scale)
     save_params(out / "pin.q15.json", params, scale, pc.facet_names, pc.tool_names)
-    total = (3 if args.host_only else 4) + (0 if args.no_route else 1) + (0 if args.no_gna else 2)
+    total = (3 if args.host_only else 4) + (0 if args.no_route else 1) + (0 if args.no_gna else 3)
     print(f"[1/{total}] quantized {config_path}: D={params.dims} K={params.n_facets} slots={params.slots} "
           f"-> {out / 'pin.q15.json'}")
 
@@ -100,7 +100,7 @@ def cmd_demo(args) -> int:
         verdicts.append(f"{report.vectors} steps on {args.board}" + ("" if args.port else " (QEMU)"))
 
     report = decision_disagreement(cfg, params, scale, stream)
-    step = total - (0 if args.no_gna else 2) - (0 if args.no_route else 1)
+    step = total - (0 if args.no_gna else 3) - (0 if args.no_route else 1)
     print(f"[{step}/{total}] float vs fixed decisions: agreement {report.agreement:.2%} "
           f"(float fired {report.float_fires}, fixed {report.fixed_fires})")
     if not args.no_route:
@@ -108,7 +108,8 @@ def cmd_demo(args) -> int:
 
         verdicts.append(route_conversations(out, args, step + 1, total))
     if not args.no_gna:
-        _gna_part(out, total - 1, total)
+        _gna_part(out, total - 2, total)
+        _vad_part(out, total - 1, total)
         _vocoder_part(out, total)
     print("bit-exact: " + ", ".join(verdicts))
     return 0
@@ -136,6 +137,27 @@ def _gna_part(out: Path, step: int, total: int) -> None:
         ops = ", ".join(type(o).__name__ for o in cm.model.operations)
         print(f"  {weights}: {len(cm.model.operations)} operations ({ops}); output SNR "
               f"{output_snr_db(cm, net, test, ref):.1f} dB")
+
+
+def _vad_part(out: Path, step: int, total: int) -> None:
+    """Silero VAD compiled for GNA 2.0, streamed over 30 s of held-out speech with pauses and noise,
+    against the same model in ONNX Runtime."""
+    from ..gna import speech, vad
+    from ..vocoder.evaluate import write_wav
+
+    audio, made_of = speech.evaluation_audio(0.5)
+    write_wav(out / "vad-input.wav", audio)
+    cm = vad.cached_vad("i16")
+    ref, _, _ = vad.onnx_stream(vad.model_path(), audio)
+    with progress_bar("VAD on GNA 2.0", len(audio) // vad.CHUNK) as advance:
+        got = vad.gna_stream(cm, audio, None, advance)
+    agree = float(np.mean((got >= vad.THRESHOLD) == (ref >= vad.THRESHOLD)))
+    segs = vad.segments(got)
+    print(f"[{step}/{total}] Silero VAD on GNA 2.0 ({len(cm.graph.nodes)} operations, i16, emulator, state carried "
+          f"between 32 ms chunks): {made_of['seconds']:.0f} s of held-out speech ({out / 'vad-input.wav'}) -> "
+          f"{len(segs)} speech segments; decisions agree with ONNX Runtime on {agree:.1%} of {len(got)} chunks")
+    for sg in segs[:3]:
+        print(f"  speech {sg.start:6.2f} s - {sg.end:6.2f} s")
 
 
 def _vocoder_part(out: Path, total: int) -> None:
