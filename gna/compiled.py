@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.arrays import read_npz
 from quant.quantizers import quantize
 
 from .graph import GnaGraph, graph_from_arrays, graph_to_arrays, run_graph
@@ -115,8 +116,7 @@ class CompiledModel:
 
     @classmethod
     def load(cls, path) -> "CompiledModel":
-        with np.load(path, allow_pickle=False) as data:
-            d = {k: data[k] for k in data.files}
+        d = read_npz(path, "compiled model")
         if "compile.json" not in d or "graph.json" not in d:
             raise GnaModelError(None, str(path), "not a compiled model; compile it with npin gna compile")
         meta = json.loads(bytes(d["compile.json"]).decode())

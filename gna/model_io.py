@@ -83,11 +83,6 @@ def save_model(path, model: GnaModel) -> None:
 
 
 def load_model(path) -> GnaModel:
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return model_from_arrays({k: data[k] for k in data.files}, str(path))
-    except (OSError, ValueError) as e:
-        if isinstance(e, GnaModelError):
-            raise
-        raise GnaModelError(None, str(path), f"cannot read: {e}") from e
+    from common.arrays import read_npz
+
+    return model_from_arrays(read_npz(path, "GNA model"), str(path))

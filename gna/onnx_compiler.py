@@ -138,6 +138,10 @@ def _feeds(model, xs) -> tuple[list[str], dict[str, np.ndarray]]:
             x = x.reshape((len(x), *dims[n]))
         elif size is not None and x.size == size:
             x = x.reshape((1, *dims[n]))
+        elif size is not None:
+            raise CompileError(f"calibration inputs for '{n}' are {list(x.shape)}: {x[0].size if x.ndim else 1} "
+                               f"values per sample, the model takes {dims[n]} ({size})",
+                               "save a batch [n, *input shape] of float inputs")
         out[n] = x
     counts = {len(v) for v in out.values()}
     if len(counts) != 1:
@@ -638,7 +642,8 @@ def _fix_inputs(model, consts: dict, shapes: dict):
     m.CopyFrom(model)
     for name in list(consts) + list(shapes):
         if not any(i.name == name for i in m.graph.input):
-            raise CompileError(f"the model has no input '{name}' (inputs: {[i.name for i in m.graph.input]})")
+            raise CompileError(f"the model has no input '{name}' (inputs: {[i.name for i in m.graph.input]})",
+                               "name one of those inputs in --const / --input-shape")
     for name, value in consts.items():
         vi = next(i for i in m.graph.input if i.name == name)
         dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)

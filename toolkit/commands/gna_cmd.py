@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.arrays import read_npy
 from common.errors import ConfigError, MismatchError, NpinError
 from common.files import write_run_file
 from common.timing import best_of
@@ -74,10 +75,7 @@ def _libgna():
 
 def cmd_run(args) -> int:
     model = load_model(args.model)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read input {args.input}: {e}", "save it with numpy.save (int16)") from e
+    x = read_npy(args.input, "int16 input")
     if x.dtype != np.int16 or x.size != int(np.prod(model.input_shape)):
         raise ConfigError(f"input is {x.dtype} {list(x.shape)}; the model takes int16 {list(model.input_shape)}",
                           "quantize the input to int16 in the first operation's layout")

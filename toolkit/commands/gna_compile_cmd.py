@@ -210,6 +210,8 @@ def cmd_accuracy(args) -> int:
 
     try:
         cm = CompiledModel.load(args.compiled)
+    except NpinError:
+        raise
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read compiled model {args.compiled}: {e}", "make one with npin gna compile") from e
     source = args.onnx or cm.source

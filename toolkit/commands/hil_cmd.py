@@ -44,6 +44,10 @@ def cmd_run(args) -> int:
     import pytest
 
     board = load_board(args.board)  # a clear error for an unknown board before pytest starts
+    if args.port:
+        from ..hil.port import check_port
+
+        check_port(args.port)
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
             f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
             f"--kernels={args.kernels}"]

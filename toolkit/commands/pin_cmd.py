@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.arrays import read_npy
 from common.errors import ConfigError, MismatchError
 from common.files import write_atomic, write_run_file
 from firmware.host_twin import KERNELS
@@ -74,12 +75,12 @@ def cmd_example_config(args) -> int:
 
 
 def _load_stream(path: str, dims: int) -> np.ndarray:
-    try:
-        stream = np.load(path)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read stream {path}: {e}", "give a .npy array of shape (N, D)") from e
+    stream = read_npy(path, "stream (N, D)")
+    if not np.issubdtype(stream.dtype, np.number):
+        raise ConfigError(f"stream {path} holds {stream.dtype}, not numbers", "give a float .npy array of shape (N, D)")
     if stream.ndim != 2 or stream.shape[1] != dims or len(stream) == 0:
-        raise ConfigError(f"stream {path} has shape {stream.shape}; the config needs (N, {dims})")
+        raise ConfigError(f"stream {path} has shape {stream.shape}; the config needs (N, {dims})",
+                          f"give a float .npy array of shape (N, {dims})")
     return stream.astype(np.float64)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.arrays import read_arrays
 from common.errors import ConfigError
 from gna.ops import spec_of
 from quant.quantizers import snr_db
@@ -14,15 +15,8 @@ from quant.quantizers import snr_db
 
 def load_inputs(path):
     """Float inputs: .npy [n, ...] for a one-input model, .npz with one [n, ...] array per input."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {path}: {e}", "save float inputs with numpy.save (.npy) or numpy.savez (.npz)") from e
-    if hasattr(data, "files"):
-        out = {k: data[k] for k in data.files}
-        data.close()
-    else:
-        out = {"": data}
+    data = read_arrays(path, "float inputs")
+    out = data if isinstance(data, dict) else {"": data}
     for k, x in out.items():
         if not np.issubdtype(x.dtype, np.floating) or x.ndim < 2:
             raise ConfigError(f"{path}{'[' + k + ']' if k else ''}: {x.dtype} {list(x.shape)} is not a batch of float "
