@@ -23,6 +23,9 @@ def pytest_addoption(parser):
     g.addoption("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
     g.addoption("--workdir", default="build/hil", help="where firmware projects are generated and built")
     g.addoption("--kernels", default="portable", help="portable, or m4 (Cortex-M4 DSP kernels)")
+    g.addoption("--faults", type=float, default=0.001, help="byte fault rate of the lossy-link test (0.001 = 0.1 %%)")
+    g.addoption("--fault-seed", type=int, default=1, help="seed of the fault injector")
+    g.addoption("--fault-vectors", type=int, default=400, help="vectors streamed through the lossy link")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import ConfigError
 from common.files import write_run_file
 
 from ..boards import DEFAULT_BOARD, load_board
@@ -22,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--workdir", default="build/hil")
     p.add_argument("--kernels", choices=("portable", "m4"), default="portable")
     p.add_argument("-k", dest="select", help="only tests matching this pytest expression")
+    p.add_argument("--faults", type=float, metavar="RATE",
+                   help="only the lossy-link test: --vectors through a fault injector at RATE per byte (0.001 = 0.1 %%)")
+    p.add_argument("--seed", type=int, default=1, help="the fault injector's seed (with --faults)")
     p.add_argument("--json", help="also write a run file: board, Pin shape, tests passed, time, link throughput")
     p.set_defaults(func=cmd_run)
 
@@ -55,6 +59,11 @@ def cmd_run(args) -> int:
                         ("--junitxml", args.junit), ("-k", args.select)):
         if value:
             argv.append(f"{flag}={value}")
+    if args.faults is not None:
+        if not 0 <= args.faults < 1:
+            raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
+        argv += [f"--faults={args.faults}", f"--fault-seed={args.seed}", f"--fault-vectors={args.vectors}",
+                 "-k", "fault"]
     results, t0 = _Results(), time.monotonic()
     rc = int(pytest.main(argv, plugins=[results]))
     if args.json:
@@ -64,4 +73,13 @@ def cmd_run(args) -> int:
                                    "failed": results.failed, "skipped": results.skipped,
                                    "seconds": round(time.monotonic() - t0, 1), **results.properties})
         print(f"wrote {args.json}")
+    if args.faults is not None:
+        p = results.properties
+        if "fault_frames" not in p:
+            print("fault link: the lossy-link test did not run to the end, state DIFFERS or unknown")
+            return 1
+        bad = p["fault_undetected"] or rc
+        print(f"fault link: {p['fault_frames']} frames, {p['fault_corrupted']} corrupted, {p['fault_undetected']} "
+              f"undetected, state {'DIFFERS' if bad else 'bit-exact'}")
+        return 1 if bad else 0
     return rc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 
 import numpy as np
 
@@ -23,6 +24,9 @@ class LinkTimeout(NpinError):
     pass
 
 
+DAMAGED = (P.E_CRC, P.E_COBS, P.E_TRUNCATED, P.E_OVERSIZE)
+
+
 class PinClient:
     def __init__(self, link, timeout: float = 5.0, retries: int = 2):
         self.link, self.timeout, self.retries = link, timeout, retries
@@ -32,6 +36,8 @@ class PinClient:
         self.banners: list[P.Hello] = []
         self.errors: list[tuple[int, str, int]] = []  # unsolicited ERROR frames (boot, NO_SEQ)
         self.retries_used = 0
+        self.resend_damaged = False   # a lossy link: resend what arrived damaged instead of failing
+        self.damaged = 0              # requests the device reported damaged (CRC, COBS, length)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _aside(self, f: P.Frame) -> None:
@@ -43,8 +49,11 @@ class PinClient:
             self.errors.append((*P.parse_error(f.payload), f.seq))
 
     def wait_for(self, msg_type: int, seq: int, timeout: float) -> P.Frame | None:
-        """The response to (type, seq); ERROR for that seq raises; other frames are set aside."""
-        while (f := self.link.read_frame(timeout)) is not None:
+        """The response to (type, seq); ERROR for that seq raises; other frames are set aside.
+        An ERROR about a frame that arrived damaged (CRC, COBS, TRUNCATED, OVERSIZE: no sequence
+        number) raises too, unless `resend_damaged`: then None, and the request goes again."""
+        deadline = time.monotonic() + timeout
+        while (f := self.link.read_frame(max(0.0, deadline - time.monotonic()))) is not None:
             if f.seq == seq and f.type == msg_type | P.RESPONSE and not (
                     msg_type == P.HELLO and P.Hello.parse(f.payload).flags & P.FLAG_BANNER):
                 return f
@@ -52,6 +61,9 @@ class PinClient:
                 code, text = P.parse_error(f.payload)
                 # Errors the device cannot pin to a sequence number (CRC, oversize ...) are about
                 # the frame just sent; a parameter error without one is a boot message.
+                if f.seq == P.NO_SEQ and code in DAMAGED and self.resend_damaged:
+                    self.damaged += 1
+                    return None
                 if f.seq == seq or (f.seq == P.NO_SEQ and code != P.E_PARAMS):
                     raise DeviceError(code, text, f.seq)
             self._aside(f)
@@ -63,7 +75,9 @@ class PinClient:
             seq = self.seq if sequenced else 0
         data = P.frame(msg_type, seq, payload)
         for attempt in range(self.retries + 1):
-            self.link.send(data)  # a retry is the same bytes: the device answers it from its cache
+            # a retry is the same bytes: the device answers it from its cache (a leading 0x00 ends
+            # whatever partial frame a damaged line left in the device's buffer)
+            self.link.send(data if attempt == 0 else b"\x00" + data)
             f = self.wait_for(msg_type, seq, self.timeout)
             if f is not None:
                 if sequenced and seq == self.seq:

@@ -87,7 +87,10 @@ def run_lockstep(client, ref: PinFixed, xs: np.ndarray, intents: np.ndarray | No
         new_events = client.events[events_seen:]
         events_seen = len(client.events)
         ref_events = [P.DeviceEvent(e.step, e.facet, e.score_q15, e.tool) for e, _ in fired]
-        if new_events != ref_events:
+        # the STEP records already carry every fire; on a lossy link an EVENT frame may be lost
+        # (it is not part of the cached reply), so there only the ones that arrived must match
+        lossy = getattr(client, "resend_damaged", False)
+        if (new_events != ref_events) and not (lossy and all(e in ref_events for e in new_events)):
             raise _mismatch(client, ref, ref.step_count, f"EVENT frames {new_events} != reference {ref_events}")
         report.fires += len(fired)
         report.device_events += len(new_events)
