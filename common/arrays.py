@@ -2,7 +2,6 @@
 (a missing file, random bytes, pickled objects, a truncated archive)."""
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,9 @@ def read_npy(path, what: str = "array") -> np.ndarray:
             raise ConfigError(f"{path} holds Python objects (pickled data); npin reads plain numeric arrays only",
                               f"save the {what} as a numeric array with numpy.save") from e
         raise ConfigError(f"{path} is truncated or damaged: {e}", f"save the {what} again with numpy.save") from e
-    except (OSError, EOFError) as e:
-        raise ConfigError(f"{path} is truncated or damaged: {e}", f"save the {what} again with numpy.save") from e
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises many types on damaged bytes
+        raise ConfigError(f"{path} is truncated or damaged: {type(e).__name__}: {e}",
+                          f"save the {what} again with numpy.save") from e
 
 
 def read_npz(path, what: str = "arrays") -> dict[str, np.ndarray]:
@@ -56,8 +56,9 @@ def read_npz(path, what: str = "arrays") -> dict[str, np.ndarray]:
             raise ConfigError(f"{path} holds Python objects (pickled data); npin reads plain numeric arrays only",
                               f"save the {what} as numeric arrays with numpy.savez") from e
         raise ConfigError(f"{path} is truncated or damaged: {e}", f"save the {what} again with numpy.savez") from e
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ConfigError(f"{path} is truncated or damaged: {e}", f"save the {what} again with numpy.savez") from e
+    except Exception as e:  # noqa: BLE001 - zip, zlib and numpy raise many types on damaged bytes
+        raise ConfigError(f"{path} is truncated or damaged: {type(e).__name__}: {e}",
+                          f"save the {what} again with numpy.savez") from e
 
 
 def read_arrays(path, what: str = "inputs") -> np.ndarray | dict[str, np.ndarray]:

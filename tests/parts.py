@@ -41,6 +41,10 @@ PROBES = {
     "clinc": lambda: None if (CLINC / "data_full.json").exists() else f"CLINC150 is not at {CLINC} (the shared datasets)",
     "speech": _speech,
     "torch": lambda: None if importlib.util.find_spec("torch") else "torch (the [train] extra) is not installed",
+    "clang": lambda: None if shutil.which("clang") and list(Path("/usr/lib").glob("llvm-*/lib/clang/*/lib/linux/"
+                                                                                    "libclang_rt.fuzzer-x86_64.a"))
+    else "clang with libFuzzer (clang, libclang-rt-dev) is not installed (./run test installs it)",
+    "atheris": lambda: None if importlib.util.find_spec("atheris") else "atheris is not installed (./run test installs it)",
     "silero": lambda: None if importlib.util.find_spec("silero_vad") else "silero-vad (Silero VAD's ONNX files) is not "
                                                                          "installed (./run test installs it)",
 }

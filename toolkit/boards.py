@@ -90,6 +90,17 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
     return board
 
 
+def read_board_file(path: Path) -> BoardTarget:
+    """One board file (TOML), checked against the schema."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", "save the board file as UTF-8") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}", "fix the TOML syntax") from e
+    return parse_board(doc, str(path))
+
+
 def load_board(board_id: str, boards_dir: Path = BOARDS_DIR) -> BoardTarget:
     path = boards_dir / f"{board_id}.toml"
     if not path.exists():
@@ -97,11 +108,7 @@ def load_board(board_id: str, boards_dir: Path = BOARDS_DIR) -> BoardTarget:
         close = difflib.get_close_matches(board_id, known, n=1)
         raise ConfigError(f"unknown board '{board_id}'" + (f" (did you mean '{close[0]}'?)" if close else ""),
                           f"boards: {', '.join(known)} ('npin boards' lists them)")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}", "fix the TOML syntax") from e
-    board = parse_board(doc, str(path))
+    board = read_board_file(path)
     if board.id != board_id:
         raise ConfigError(f"{path}: id '{board.id}' differs from the file name", "make them equal")
     return board

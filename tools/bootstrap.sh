@@ -10,6 +10,7 @@ APT_PACKAGES=(
     gcc libc6-dev make python3 python3-venv python3-dev   # host twin (cffi compiles C)
     gcc-arm-none-eabi libnewlib-arm-none-eabi            # Cortex-M builds
     qemu-system-arm                                      # emulated boards
+    clang libclang-rt-dev                                # libFuzzer, ASan, UBSan (npin fuzz)
     asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
     asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722   # natural speech for the vocoder
 )

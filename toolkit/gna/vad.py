@@ -167,9 +167,11 @@ def read_wav(path) -> np.ndarray:
         with wave.open(str(path), "rb") as w:
             rate, channels, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
             data = w.readframes(n)
-    except (OSError, EOFError, wave.Error) as e:
+    except Exception as e:  # noqa: BLE001 - the wave module raises many types on damaged headers
         raise ConfigError(f"cannot read {path} as WAV: {e}", "give a 16 kHz mono 16-bit PCM .wav file") from e
     if rate != RATE or channels != 1 or width != 2:
         raise ConfigError(f"{path} is {rate} Hz, {channels} channel(s), {8 * width}-bit",
                           f"convert it: sox {path} -r 16000 -c 1 -b 16 out.wav")
+    if len(data) % 2:
+        raise ConfigError(f"{path} is truncated: its last sample is half missing", "give a complete 16-bit PCM .wav file")
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0

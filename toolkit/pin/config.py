@@ -89,14 +89,17 @@ def parse_pin_config(data: dict, where: str = "config") -> PinConfigFile:
 def load_pin_config(path: str | Path) -> PinConfigFile:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read Pin config {path}: {e.strerror}",
                           "create one with 'npin pin example-config -o FILE'") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", "save the config as UTF-8 JSON") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})",
+                          "fix the JSON (docs/pin-config.md)") from e
     return parse_pin_config(data, str(path))
 
 

@@ -32,10 +32,13 @@ def save_params(path, params: PinParams, scale: InputScale, facet_names, tool_na
 def load_params(path) -> tuple[PinParams, InputScale, list[str], list[str]]:
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read quantized Pin parameters {path}: {e}",
                           "make them with 'npin pin quantize CONFIG -o FILE.q15.json'") from e
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: not an npin Q15 parameter file (a JSON {type(doc).__name__})",
+                          "make one with 'npin pin quantize'")
     if doc.get("format") != "npin-pin-q15":
         raise ConfigError(f"{path}: not an npin Q15 parameter file (format={doc.get('format')!r})",
                           "make one with 'npin pin quantize'")
@@ -53,6 +56,12 @@ def load_params(path) -> tuple[PinParams, InputScale, list[str], list[str]]:
     try:
         check_params(params)
     except PinSpecError as e:
-        raise ConfigError(f"{path}: {e}") from e
-    s = doc["input_scale"]
-    return params, InputScale(s["scale"], s["statistic"], s["peak"]), doc["facet_names"], doc["tool_names"]
+        raise ConfigError(f"{path}: {e}", "make the file again with 'npin pin quantize'") from e
+    try:
+        s = doc["input_scale"]
+        scale = InputScale(float(s["scale"]), str(s["statistic"]), float(s["peak"]))
+        facet_names, tool_names = [str(n) for n in doc["facet_names"]], [str(n) for n in doc["tool_names"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: a field is missing or malformed ({e!r})",
+                          "make the file again with 'npin pin quantize'") from e
+    return params, scale, facet_names, tool_names
