@@ -119,13 +119,18 @@ class CompiledModel:
         d = read_npz(path, "compiled model")
         if "compile.json" not in d or "graph.json" not in d:
             raise GnaModelError(None, str(path), "not a compiled model; compile it with npin gna compile")
-        meta = json.loads(bytes(d["compile.json"]).decode())
-        outputs = [{**o, "shape": tuple(o["shape"]), "positions": d[f"output{i}.positions"],
-                    "scales": d[f"output{i}.scales"]} for i, o in enumerate(meta["outputs"])]
-        layers = [{**layer, "shape": tuple(layer["shape"]), "positions": d[f"layer{i}.positions"]}
-                  for i, layer in enumerate(meta["layers"])]
-        return cls(graph_from_arrays(d, str(path)), meta["inputs"], {n: d[f"host.{n}"] for n in meta["host"]},
-                   outputs, layers, [tuple(s) for s in meta["state"]], meta.get("source"))
+        try:
+            meta = json.loads(bytes(d["compile.json"]).decode())
+            outputs = [{**o, "shape": tuple(o["shape"]), "positions": d[f"output{i}.positions"],
+                        "scales": d[f"output{i}.scales"]} for i, o in enumerate(meta["outputs"])]
+            layers = [{**layer, "shape": tuple(layer["shape"]), "positions": d[f"layer{i}.positions"]}
+                      for i, layer in enumerate(meta["layers"])]
+            host = {n: d[f"host.{n}"] for n in meta["host"]}
+            state = [tuple(s) for s in meta["state"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise GnaModelError(None, str(path), f"compile.json or an array it names is missing or malformed ({e!r}); "
+                                                 "compile the model again") from e
+        return cls(graph_from_arrays(d, str(path)), meta["inputs"], host, outputs, layers, state, meta.get("source"))
 
 
 def _plain(v):

@@ -50,7 +50,7 @@ def load_params(path) -> tuple[PinParams, InputScale, list[str], list[str]]:
                            thr_q15=np.asarray(doc["thr_q15"], dtype=np.int64),
                            tool=np.asarray(doc["tool"], dtype=np.int64),
                            **{k: int(doc[k]) for k in SCALARS})
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{path}: a field is missing or malformed ({e})",
                           "make the file again with 'npin pin quantize'") from e
     try:
@@ -61,7 +61,7 @@ def load_params(path) -> tuple[PinParams, InputScale, list[str], list[str]]:
         s = doc["input_scale"]
         scale = InputScale(float(s["scale"]), str(s["statistic"]), float(s["peak"]))
         facet_names, tool_names = [str(n) for n in doc["facet_names"]], [str(n) for n in doc["tool_names"]]
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{path}: a field is missing or malformed ({e!r})",
                           "make the file again with 'npin pin quantize'") from e
     return params, scale, facet_names, tool_names
