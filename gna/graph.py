@@ -223,7 +223,12 @@ def graph_from_arrays(data, where: str = "graph") -> GnaGraph:
     def ref(v):
         return None if v is None else Ref(v[0], int(v[1]))
 
-    g = GnaGraph({k: Buffer(int(v[0]), v[1]) for k, v in doc["buffers"].items()},
-                 [Placed(op, ref(d["input"]), ref(d["output"]), ref(d["weights"]), ref(d["bias"]))
-                  for op, d in zip(ops, doc["nodes"])], list(doc["inputs"]), list(doc["outputs"]))
+    try:
+        g = GnaGraph({k: Buffer(int(v[0]), str(v[1])) for k, v in doc["buffers"].items()},
+                     [Placed(op, ref(d["input"]), ref(d["output"]), ref(d["weights"]), ref(d["bias"]))
+                      for op, d in zip(ops, doc["nodes"])], list(doc["inputs"]), list(doc["outputs"]))
+        if len(g.nodes) != len(ops) or any(b.dtype not in DTYPES for b in g.buffers.values()):
+            raise ValueError("operations and their placements do not pair up, or a buffer type is unknown")
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+        raise GnaModelError(None, where, f"graph.json is malformed ({e!r})") from e
     return g.check()

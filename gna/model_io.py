@@ -50,21 +50,24 @@ def model_from_arrays(data, where: str = "model", chain: bool = True) -> GnaMode
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise GnaModelError(None, where, f"format {doc.get('format')} v{doc.get('version')}; this npin reads {FORMAT} v{VERSION}")
     ops = []
-    for i, entry in enumerate(doc["operations"]):
-        cls = BY_NAME.get(entry.get("type"))
+    entries = doc.get("operations") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise GnaModelError(None, where, "model.json has no list of operations")
+    for i, entry in enumerate(entries):
+        cls = BY_NAME.get(entry.get("type")) if isinstance(entry, dict) else None
         if cls is None:
-            raise GnaModelError(i, str(entry.get("type")), "unknown operation type")
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in entry.items() if k != "type"}
-        for name in ARRAY_FIELDS:
-            key = f"op{i}.{name}"
-            if key in data:
-                kwargs[name] = np.asarray(data[key])
-        if f"op{i}.pwl.x_base" in data:
-            kwargs["pwl"] = Pwl(*(np.asarray(data[f"op{i}.pwl.{n}"]) for n in ("x_base", "y_base", "slope")))
+            raise GnaModelError(i, str(entry.get("type") if isinstance(entry, dict) else entry), "unknown operation type")
         try:
+            kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in entry.items() if k != "type"}
+            for name in ARRAY_FIELDS:
+                key = f"op{i}.{name}"
+                if key in data:
+                    kwargs[name] = np.asarray(data[key])
+            if f"op{i}.pwl.x_base" in data:
+                kwargs["pwl"] = Pwl(*(np.asarray(data[f"op{i}.pwl.{n}"]) for n in ("x_base", "y_base", "slope")))
             ops.append(cls(**kwargs))
-        except TypeError as e:
-            raise GnaModelError(i, cls.kind, f"bad fields in the file: {e}") from e
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise GnaModelError(i, cls.kind, f"bad fields in the file: {e!r}") from e
     return GnaModel(ops).check() if chain else GnaModel(ops)
 
 
