@@ -119,7 +119,7 @@ def run(harness: str, params, work: Path, runs: int | None = None, seconds: int 
     done = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
     secs = re.search(r"Done \d+ runs in (\d+) second", log)
     cov = re.findall(r"cov: (\d+)", log)
-    if r.returncode != 0 and not new:
+    if r.returncode != 0 and not new and "run interrupted" not in log:
         new = [Path(f"exit {r.returncode}")]
     return FuzzResult(harness, int(done.group(1)) if done else 0, float(secs.group(1)) if secs else 0.0, new,
                       int(cov[-1]) if cov else None, "\n".join(log.strip().splitlines()[-6:]))
