@@ -89,6 +89,26 @@ def _outputs(p: Planner, node, ys: list[_Value], h_last: _Value, c_last: _Value 
         p.set(c_last.view(outs[2], lambda a: a.reshape(1, 1, hsz)))
 
 
+class _StepReference:
+    """The cell's float internals per time step (gates, cell, hidden), computed once per set of
+    calibration tensors from the cell's inputs; `ref` registers one of them as a named tensor."""
+
+    def __init__(self, p: Planner, name: str, compute):
+        self.p, self.name, self.compute = p, name, compute
+        self.memo: dict = {}
+
+    def __call__(self, t) -> list[dict]:
+        if id(t) not in self.memo:
+            self.memo = {id(t): self.compute(t)}
+        return self.memo[id(t)]
+
+    def ref(self, s: int, k: str, shape=None) -> str:
+        def value(t):
+            v = self(t)[s][k]
+            return v if shape is None else v.reshape((-1,) + shape)
+        return self.p.internal(f"{self.name}.{k}{s}", value)
+
+
 def lower_lstm(p: Planner, node) -> None:
     x, w, r, b, hsz = _check(p, node, 4)
     if len(node.input) > 7 and node.input[7]:
@@ -100,30 +120,22 @@ def lower_lstm(p: Planner, node) -> None:
     h_ref, c_ref = _float_in(p, h), _float_in(p, c)
     name = node.name or "LSTM"
     t_steps = x.shape[0]
-    memo: dict = {}
+    def compute(t):
+        xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
+        hh, cc = h_ref(t), c_ref(t)
+        steps = []
+        for s in range(t_steps):
+            pre = xs[:, s] @ w.T + hh @ r.T + wb + rb
+            i, o, f, g = (pre[:, k] for k in blk)
+            cn = _sigmoid(f) * cc + _sigmoid(i) * np.tanh(g)
+            tc = np.tanh(cn)
+            hn = _sigmoid(o) * tc
+            steps.append({"iof": np.concatenate([i, o, f], axis=1), "g": g, "c": cn, "tc": tc, "h": hn,
+                          "of": _sigmoid(np.stack([o, f], axis=1)), "i": _sigmoid(i), "gt": np.tanh(g)})
+            hh, cc = hn, cn
+        return steps
 
-    def reference(t):
-        key = id(t)
-        if key not in memo:
-            xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
-            hh, cc = h_ref(t), c_ref(t)
-            steps = []
-            for s in range(t_steps):
-                pre = xs[:, s] @ w.T + hh @ r.T + wb + rb
-                i, o, f, g = (pre[:, k] for k in blk)
-                cn = _sigmoid(f) * cc + _sigmoid(i) * np.tanh(g)
-                tc = np.tanh(cn)
-                hn = _sigmoid(o) * tc
-                steps.append({"iof": np.concatenate([i, o, f], axis=1), "g": g, "c": cn, "tc": tc, "h": hn,
-                              "of": _sigmoid(np.stack([o, f], axis=1)), "i": _sigmoid(i), "gt": np.tanh(g)})
-                hh, cc = hn, cn
-            memo.clear()
-            memo[key] = steps
-        return memo[key]
-
-    def ref(s, k, shape=None):
-        return p.internal(f"{name}.{k}{s}", lambda t: reference(t)[s][k] if shape is None
-                          else reference(t)[s][k].reshape((-1,) + shape))
+    ref = _StepReference(p, name, compute).ref
 
     ys = []
     for s in range(t_steps):
@@ -178,33 +190,25 @@ def lower_gru(p: Planner, node) -> None:
     h_ref = _float_in(p, h)
     name = node.name or "GRU"
     t_steps = x.shape[0]
-    memo: dict = {}
+    def compute(t):
+        xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
+        hh = h_ref(t)
+        steps = []
+        for s in range(t_steps):
+            xz = xs[:, s] @ w.T + wb
+            zr = xz[:, :2 * hsz] + hh @ r[:2 * hsz].T + rb[:2 * hsz]
+            z, rr = _sigmoid(zr[:, :hsz]), _sigmoid(zr[:, hsz:])
+            hn = hh @ r[blk[2]].T + rb[blk[2]]
+            rh = rr * hh
+            pre_n = xz[:, blk[2]] + (rr * hn if lbr else rh @ r[blk[2]].T + rb[blk[2]])
+            n = np.tanh(pre_n)
+            d = hh - n
+            hnew = n + z * d
+            steps.append({"zr": zr, "hn": hn, "rh": rh, "n_pre": pre_n, "n": n, "d": d, "h": hnew})
+            hh = hnew
+        return steps
 
-    def reference(t):
-        key = id(t)
-        if key not in memo:
-            xs = np.asarray(t[x.name]).reshape(_batch(t), t_steps, -1)
-            hh = h_ref(t)
-            steps = []
-            for s in range(t_steps):
-                xz = xs[:, s] @ w.T + wb
-                zr = xz[:, :2 * hsz] + hh @ r[:2 * hsz].T + rb[:2 * hsz]
-                z, rr = _sigmoid(zr[:, :hsz]), _sigmoid(zr[:, hsz:])
-                hn = hh @ r[blk[2]].T + rb[blk[2]]
-                rh = rr * hh
-                pre_n = xz[:, blk[2]] + (rr * hn if lbr else rh @ r[blk[2]].T + rb[blk[2]])
-                n = np.tanh(pre_n)
-                d = hh - n
-                hnew = n + z * d
-                steps.append({"zr": zr, "hn": hn, "rh": rh, "n_pre": pre_n, "n": n, "d": d, "h": hnew})
-                hh = hnew
-            memo.clear()
-            memo[key] = steps
-        return memo[key]
-
-    def ref(s, k, shape=None):
-        return p.internal(f"{name}.{k}{s}", lambda t: reference(t)[s][k] if shape is None
-                          else reference(t)[s][k].reshape((-1,) + shape))
+    ref = _StepReference(p, name, compute).ref
 
     def d(n):
         return lambda t: p.derived[n](t)
