@@ -69,19 +69,6 @@ class GnaGraph:
         return self
 
 
-def from_chain(model: GnaModel) -> GnaGraph:
-    """The chain as a graph: buffer `input`, then `out<i>` for each operation."""
-    g = GnaGraph(inputs=["input"], outputs=[f"out{len(model.operations) - 1}"])
-    g.buffers["input"] = Buffer(int(np.prod(model.input_shape)))
-    prev = "input"
-    for i, op in enumerate(model.operations):
-        name = f"out{i}"
-        g.buffers[name] = Buffer(int(np.prod(op.output_shape)), output_dtype(op).name)
-        g.nodes.append(Placed(op, Ref(prev), Ref(name)))
-        prev = name
-    return g
-
-
 def _input_elements(op) -> int:
     if isinstance(op, Copy):  # reads `cols` of each of `rows` rows of its [Hi, Wi] input
         return (op.rows - 1) * op.in_shape[1] + op.cols
