@@ -26,7 +26,8 @@ KERNEL_FILES = {"portable": ("npin_kernels_ref.c",), "m4": ("npin_kernels_m4.c",
 APP_FILES = ("npin_proto.h", "npin_crc32.h", "npin_crc32.c", "npin_cobs.h", "npin_cobs.c",
              "npin_params_block.h", "npin_params_block.c", "npin_service.h", "npin_service.c",
              "npin_main.c")
-RAM_MISC_BYTES = 512  # the service struct, the session, libc's and the vector table's .data/.bss
+JOURNAL_HEAD = 4 + 8 * 4
+RAM_MISC_BYTES = 512  # the service struct, the session records, libc's and the vector table's .data/.bss
 FRAME_OVERHEAD = 10
 STEP_RECORD = 12
 
@@ -41,12 +42,14 @@ class RamPlan:
     max_payload: int
     rx_bytes: int
     resp_bytes: int
+    journal_bytes: int
     stack_bytes: int
     misc_bytes: int
 
     @property
     def total(self) -> int:
-        return self.slab_bytes + self.rx_bytes + self.resp_bytes + self.stack_bytes + self.misc_bytes
+        return (self.slab_bytes + self.rx_bytes + self.resp_bytes + self.journal_bytes + self.stack_bytes
+                + self.misc_bytes)
 
 
 def _cobs_max(n: int) -> int:
@@ -54,22 +57,28 @@ def _cobs_max(n: int) -> int:
 
 
 def ram_plan(board: BoardTarget, dims: int, facets: int, slots: int, facet_format: str = "q15") -> RamPlan:
-    """Static RAM the firmware takes on `board` (the linker script asserts the same bound)."""
-    max_payload = max(4 + min(4, slots) * 2 * dims, 4 + 16 * STEP_RECORD, 80)
-    rx = (_cobs_max(FRAME_OVERHEAD + max_payload) + 2 + 7) & ~7
-    resp = (FRAME_OVERHEAD + max_payload + 7) & ~7
-    return RamPlan(slab_layout(dims, facets, slots, facet_format).total_bytes, max_payload, rx, resp,
-                   board.stack_bytes, RAM_MISC_BYTES)
+    """Static RAM the firmware takes on `board` (the linker script asserts the same bound). A PUSH
+    frame carries up to 4 vectors, fewer where the buffers it sizes would not fit the RAM."""
+    layout = slab_layout(dims, facets, slots, facet_format)
+    for per_frame in range(min(4, slots), 0, -1):
+        max_payload = max(4 + per_frame * 2 * dims, 4 + 16 * STEP_RECORD, 80)
+        rx = (_cobs_max(FRAME_OVERHEAD + max_payload) + 2 + 7) & ~7
+        resp = (FRAME_OVERHEAD + max_payload + 7) & ~7
+        journal = (JOURNAL_HEAD + layout.state_bytes + 4 * slots + max_payload + 7) & ~7  # NPIN_JOURNAL_BYTES
+        plan = RamPlan(layout.total_bytes, max_payload, rx, resp, journal, board.stack_bytes, RAM_MISC_BYTES)
+        if plan.total <= board.ram_size:
+            break
+    return plan
 
 
 def check_fits(board: BoardTarget, dims: int, facets: int, slots: int, facet_format: str = "q15") -> RamPlan:
     plan = ram_plan(board, dims, facets, slots, facet_format)
     if plan.total > board.ram_size:
-        budget = board.ram_size - (plan.total - plan.slab_bytes)
-        msg = fit_message(dims, facets, slots, budget, facet_format)
+        msg = fit_message(dims, facets, slots, board.ram_size, facet_format,
+                          lambda d, k, r, f: ram_plan(board, d, k, r, f).total, "RAM")
         raise FirmwareGenError(
             f"the Pin does not fit {board.id} ({board.ram_size // 1024} KiB RAM): {msg} "
-            f"(RAM left after stack and serial buffers)",
+            f"(slab, its journal, serial buffers and stack)",
             "quantize a smaller Pin (--dims/--facets/--slots of 'npin pin example-config') or pick a bigger board")
     block = 48 + slab_layout(dims, facets, slots, facet_format).offsets["stamp"]
     if block > board.params_size:

@@ -105,20 +105,23 @@ def facet_format_for(dims: int, facets: int, slots: int, budget: int = SLAB_MAX_
     return "q15" if slab_layout(dims, facets, slots, "q15").total_bytes <= budget else "q7"
 
 
-def fit_message(dims: int, facets: int, slots: int, budget: int, facet_format: str = "q15") -> str | None:
-    """None if the slab fits ``budget`` bytes, else one line naming the excess and what would fit."""
-    need = slab_layout(dims, facets, slots, facet_format).total_bytes
+def fit_message(dims: int, facets: int, slots: int, budget: int, facet_format: str = "q15",
+                need_of=None, what: str = "slab") -> str | None:
+    """None if the shape fits ``budget`` bytes, else one line naming the excess and what would fit.
+    ``need_of(d, k, r, fmt)`` is the bytes a shape takes (default: its slab)."""
+    need_of = need_of or (lambda d, k, r, f: slab_layout(d, k, r, f).total_bytes)
+    need = need_of(dims, facets, slots, facet_format)
     if need <= budget:
         return None
     fits = []
-    if facet_format == "q15" and slab_layout(dims, facets, slots, "q7").total_bytes <= budget:
-        fits.append(f"the same shape with Q7 facets ({slab_layout(dims, facets, slots, 'q7').total_bytes} bytes)")
+    if facet_format == "q15" and need_of(dims, facets, slots, "q7") <= budget:
+        fits.append(f"the same shape with Q7 facets ({need_of(dims, facets, slots, 'q7')} bytes)")
     fits += [f"D={d} K={k} slots={r}" for d in (512, 384, 256, 192, 128, 96, 64, 32)
              for k in (16, 12, 8, 4) for r in (32, 16, 8, 4)
              if d <= dims and k <= facets and r <= slots
-             and slab_layout(d, k, r, facet_format).total_bytes <= budget]
+             and need_of(d, k, r, facet_format) <= budget]
     hint = ("; fits: " + ", ".join(fits[:3])) if fits else ""
-    return f"slab needs {need} bytes, {need - budget} over the {budget}-byte budget{hint}"
+    return f"{what} needs {need} bytes, {need - budget} over the {budget}-byte budget{hint}"
 
 
 def pack_slab(params: PinParams) -> bytearray:

@@ -52,7 +52,7 @@ def test_a_pin_too_big_for_the_board_is_refused_with_what_would_fit(board_id, sh
     with pytest.raises(FirmwareGenError) as e:
         check_fits(board, *shape)
     msg = str(e.value)
-    m = re.search(r"slab needs (\d+) bytes, (\d+) over the (\d+)-byte budget; fits: "
+    m = re.search(r"RAM needs (\d+) bytes, (\d+) over the (\d+)-byte budget; fits: "
                   r"(the same shape with Q7 facets \(\d+ bytes\), )?D=(\d+) K=(\d+) slots=(\d+)", msg)
     assert m, msg
     need, over, budget = map(int, m.groups()[:3])
@@ -75,7 +75,7 @@ def test_gen_cli_refuses_a_pin_that_does_not_fit_and_writes_nothing(tmp_path, ca
     rc = main(["firmware", "gen", "--board", "microbit", "--pin", str(tmp_path / "big.q15.json"), "-o", str(out)])
     err = capsys.readouterr().err.splitlines()
     assert rc == 1
-    assert err[0].startswith("error: the Pin does not fit microbit (16 KiB RAM): slab needs")
+    assert err[0].startswith("error: the Pin does not fit microbit (16 KiB RAM): RAM needs")
     assert err[1].startswith("hint: ")
     assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "big.q15.json"]
 

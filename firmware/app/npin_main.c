@@ -1,5 +1,5 @@
 /* The firmware: boot the service, then feed it UART bytes forever. Everything is static; the
- * slab, the session and the last response live in retained RAM (.noinit). */
+ * slab, the two session records, the journal and the last response live in retained RAM (.noinit). */
 #include <stdint.h>
 
 #include "npin_board.h"
@@ -15,7 +15,9 @@ NPIN_STATIC_ASSERT(NPIN_MAX_PAYLOAD >= NPIN_HELLO_BYTES && NPIN_MAX_PAYLOAD <= 0
 
 static uint64_t slab[NPIN_SLAB_BYTES(NPIN_DIMS, NPIN_FACETS, NPIN_SLOTS, NPIN_FACET_BYTES(NPIN_FLAGS)) / 8u] RETAINED;
 static uint64_t resp[(NPIN_FRAME_OVERHEAD + NPIN_MAX_PAYLOAD + 7u) / 8u] RETAINED;
-static npin_session_t session RETAINED;
+static npin_session_t records[2] RETAINED;
+static uint64_t journal[NPIN_JOURNAL_BYTES(NPIN_DIMS, NPIN_FACETS, NPIN_SLOTS, NPIN_FACET_BYTES(NPIN_FLAGS),
+                                           NPIN_MAX_PAYLOAD) / 8u] RETAINED;
 static uint64_t rx[(RX_CAPACITY + 2u + 7u) / 8u];
 static npin_service_t service;
 
@@ -29,7 +31,9 @@ int main(void)
     service.slab = (uint8_t *)slab;
     service.slab_capacity = (uint32_t)sizeof slab;
     service.params = __npin_params_start;
-    service.session = &session;
+    service.records = records;
+    service.journal = (uint8_t *)journal;
+    service.journal_capacity = (uint32_t)sizeof journal;
     service.resp = (uint8_t *)resp;
     service.rx = (uint8_t *)rx + 2; /* the payload then starts 8-aligned */
     service.rx_capacity = RX_CAPACITY;

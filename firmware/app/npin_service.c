@@ -30,24 +30,115 @@ uint32_t npin_state_digest(const uint8_t *slab)
     return npin_crc32(0, slab, NPIN_STATE_BYTES(h->dims, h->facets, h->slots, NPIN_FACET_BYTES(h->flags)));
 }
 
+/* Stores before it reach memory before stores after it: the compiler may not move them across,
+ * and on Arm neither may the write buffer (a reset drops what it still holds). */
+#if defined(__arm__)
+#define COMMIT_BARRIER() __asm__ volatile("dsb" ::: "memory")
+#elif defined(__GNUC__)
+#define COMMIT_BARRIER() __asm__ volatile("" ::: "memory")
+#else
+#define COMMIT_BARRIER() ((void)0)
+#endif
+
 static uint32_t session_check(const npin_session_t *ss)
 {
     return npin_crc32(0, (const uint8_t *)ss, (uint32_t)offsetof(npin_session_t, check));
 }
 
-static void session_commit(npin_service_t *s) { s->session->check = session_check(s->session); }
+static int session_valid(const npin_session_t *ss) { return ss->magic == SESSION_MAGIC && ss->check == session_check(ss); }
 
-/* Finish the frame in buf (header + payload already written) and send it. */
-static void send_frame(npin_service_t *s, uint8_t *buf, uint32_t type, uint32_t seq, uint32_t len)
+/* Make the working copy the current record: written over the older copy, its CRC word last. Until
+ * that one aligned store lands the other copy stays current; after it, this one. */
+static void session_commit(npin_service_t *s)
+{
+    npin_session_t *dst = &s->records[s->active ^ 1u];
+    s->ss.magic = SESSION_MAGIC;
+    s->ss.gen += 1u;
+    s->ss.check = session_check(&s->ss);
+    memcpy(dst, &s->ss, offsetof(npin_session_t, check));
+    COMMIT_BARRIER();
+    *(volatile uint32_t *)&dst->check = s->ss.check;
+    COMMIT_BARRIER();
+    s->active ^= 1u;
+}
+
+/* Load the current record into the working copy: 0 when neither copy is valid. */
+static int session_load(npin_service_t *s)
+{
+    const npin_session_t *r = s->records;
+    int v0 = session_valid(&r[0]), v1 = session_valid(&r[1]);
+    if (!v0 && !v1) return 0;
+    s->active = (uint8_t)(v1 && (!v0 || (int32_t)(r[1].gen - r[0].gen) > 0));
+    s->ss = r[s->active];
+    return 1;
+}
+
+/* Before a command changes the slab: copy the bytes it will change (up to NPIN_JOURNAL_SEGMENTS
+ * (offset, bytes) ranges) to the journal, then commit a record that names it. Every handler calls
+ * this once, after its checks and before its first write, with NPIN_JOURNAL_NONE if it changes
+ * nothing (the record still says the cached response is being overwritten). */
+static int journal_begin(npin_service_t *s, uint32_t kind, const uint32_t *ranges, uint32_t n)
+{
+    uint8_t *j = s->journal, *data = j + NPIN_JOURNAL_HEAD;
+    uint32_t i, used = 0;
+    for (i = 0; i < n; ++i) used += ranges[2u * i + 1u];
+    if (n > NPIN_JOURNAL_SEGMENTS || NPIN_JOURNAL_HEAD + used > s->journal_capacity) return -1;
+    put32(j, n);
+    for (i = 0; i < n; ++i) {
+        put32(j + 4u + 8u * i, ranges[2u * i]);
+        put32(j + 8u + 8u * i, ranges[2u * i + 1u]);
+        memcpy(data, s->slab + ranges[2u * i], ranges[2u * i + 1u]);
+        data += ranges[2u * i + 1u];
+    }
+    s->ss.journal = (uint8_t)kind;
+    s->ss.resp_ok = 0;
+    session_commit(s);
+    return 0;
+}
+
+/* Put back what the journal holds; running it twice (a reset during it) gives the same slab. */
+static int journal_undo(npin_service_t *s)
+{
+    const uint8_t *j = s->journal, *data = j + NPIN_JOURNAL_HEAD;
+    uint32_t i, n = get32(j), used = 0;
+    if (n > NPIN_JOURNAL_SEGMENTS) return -1;
+    for (i = 0; i < n; ++i) {
+        uint32_t off = get32(j + 4u + 8u * i), len = get32(j + 8u + 8u * i);
+        if (off > s->slab_capacity || len > s->slab_capacity - off || len > s->journal_capacity - NPIN_JOURNAL_HEAD - used)
+            return -1;
+        memcpy(s->slab + off, data + used, len);
+        used += len;
+    }
+    return 0;
+}
+
+static uint32_t state_bytes(const uint8_t *slab)
+{
+    const npin_header_t *h = (const npin_header_t *)(const void *)slab;
+    return NPIN_STATE_BYTES(h->dims, h->facets, h->slots, NPIN_FACET_BYTES(h->flags));
+}
+
+/* Write the header and CRC around the payload already in buf. */
+static void finish_frame(uint8_t *buf, uint32_t type, uint32_t seq, uint32_t len)
 {
     buf[0] = NPIN_PROTO_VERSION;
     buf[1] = (uint8_t)type;
     put16(buf + 2, seq);
     put16(buf + 4, len);
     put32(buf + NPIN_FRAME_HEADER + len, npin_crc32(0, buf, NPIN_FRAME_HEADER + len));
-    npin_cobs_emit(buf, NPIN_FRAME_OVERHEAD + len, s->put);
+}
+
+static void emit_frame(npin_service_t *s, const uint8_t *buf, uint32_t bytes)
+{
+    npin_cobs_emit(buf, bytes, s->put);
     s->put(0);
     if (s->flush) s->flush();
+}
+
+static void send_frame(npin_service_t *s, uint8_t *buf, uint32_t type, uint32_t seq, uint32_t len)
+{
+    finish_frame(buf, type, seq, len);
+    emit_frame(s, buf, NPIN_FRAME_OVERHEAD + len);
 }
 
 static void send_error(npin_service_t *s, uint32_t seq, uint32_t code, const char *text)
@@ -71,7 +162,7 @@ static void send_event(npin_service_t *s, const npin_event_t *ev)
     put16(p + 6, (uint16_t)ev->score_q15);
     put16(p + 8, ev->tool);
     put16(p + 10, 0);
-    send_frame(s, buf, NPIN_MSG_EVENT, s->session->event_seq++, 12u);
+    send_frame(s, buf, NPIN_MSG_EVENT, s->ss.event_seq++, 12u);
 }
 
 static void send_hello(npin_service_t *s, uint32_t seq, uint16_t extra_flags)
@@ -93,9 +184,9 @@ static void send_hello(npin_service_t *s, uint32_t seq, uint16_t extra_flags)
         put16(p + 8, h->slots);
     }
     put16(p + 10, s->max_payload);
-    put32(p + 12, s->session->boot_count);
+    put32(p + 12, s->ss.boot_count);
     memcpy(p + 16, s->build_id, NPIN_BUILD_ID_BYTES);
-    if (s->params_ok) memcpy(p + 48, s->session->params_id, NPIN_PARAMS_ID_BYTES);
+    if (s->params_ok) memcpy(p + 48, s->ss.params_id, NPIN_PARAMS_ID_BYTES);
     while (s->board[n] != '\0' && n < NPIN_BOARD_NAME_BYTES) {
         p[64 + n] = (uint8_t)s->board[n];
         ++n;
@@ -114,9 +205,9 @@ static int load_params(npin_service_t *s)
 
 void npin_service_boot(npin_service_t *s)
 {
-    npin_session_t *ss = s->session;
+    npin_session_t *ss = &s->ss;
     npin_params_header_t ph;
-    int valid = ss->magic == SESSION_MAGIC && ss->check == session_check(ss);
+    int valid = session_load(s);
 
     s->rx_len = 0;
     s->rx_overflow = 0;
@@ -125,20 +216,24 @@ void npin_service_boot(npin_service_t *s)
     s->params_ok = s->params_error == 0;
     if (!valid) {
         memset(ss, 0, sizeof *ss);
-        ss->magic = SESSION_MAGIC;
+        s->active = 1; /* the first record goes to copy 0 */
     }
     ss->boot_count++;
     if (s->params_ok) {
+        int same;
         memcpy(&ph, s->params, sizeof ph);
-        /* Keep the state only if the last command finished and it belongs to these parameters. */
-        if (valid && !ss->applying && memcmp(ss->params_id, ph.params_id, NPIN_PARAMS_ID_BYTES) == 0 &&
-            npin_slab_prepare(s->slab, s->slab_capacity) == NPIN_OK) {
+        same = valid && memcmp(ss->params_id, ph.params_id, NPIN_PARAMS_ID_BYTES) == 0;
+        /* A command cut short by the reset is taken back; the host's retry applies it again. */
+        if (same && ss->journal == NPIN_JOURNAL_UNDO && journal_undo(s) != 0) same = 0;
+        if (same && ss->journal == NPIN_JOURNAL_RELOAD && load_params(s) != NPIN_OK) same = 0;
+        ss->journal = NPIN_JOURNAL_NONE;
+        if (same && npin_slab_prepare(s->slab, s->slab_capacity) == NPIN_OK) {
             s->warm = 1;
         } else {
             int rc = load_params(s);
             memcpy(ss->params_id, ph.params_id, NPIN_PARAMS_ID_BYTES);
             ss->have_last = 0;
-            ss->applying = 0;
+            ss->resp_ok = 0;
             if (rc != NPIN_OK) {
                 s->params_ok = 0;
                 s->params_error = "parameter block: the Pin core rejects its slab image";
@@ -150,8 +245,11 @@ void npin_service_boot(npin_service_t *s)
     send_hello(s, NO_SEQ, NPIN_HELLO_FLAG_BANNER);
 }
 
-/* Each handler validates everything before it changes anything, writes its response payload at
- * out and returns its length, or returns -1 after sending an ERROR itself. */
+/* Each handler validates everything, then calls journal_begin before it changes anything, writes
+ * its response payload at out and returns its length; or returns -1 after sending an ERROR itself,
+ * having changed nothing. */
+
+#define JOURNAL_FULL "the journal cannot hold this command's changes"
 
 static int32_t do_push(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
 {
@@ -160,6 +258,18 @@ static int32_t do_push(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32
     if (len < 4u) goto bad;
     count = get16(p);
     if (count == 0u || len != 4u + count * vec) goto bad;
+    {
+        /* the header, the stamps and the slots this PUSH writes (at most all of them, maybe wrapping) */
+        uint32_t d = h->dims, k = h->facets, r = h->slots, fb = NPIN_FACET_BYTES(h->flags);
+        uint32_t first = h->ring_head & (r - 1u), n = count < r ? count : r;
+        uint32_t a = n < r - first ? n : r - first;
+        uint32_t ranges[8] = {0u, NPIN_STATE_BYTES(d, k, r, fb), NPIN_OFF_STAMP(d, k, r, fb), 4u * r,
+                              NPIN_OFF_RING(d, k, r, fb) + first * vec, a * vec, NPIN_OFF_RING(d, k, r, fb), (n - a) * vec};
+        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, n > a ? 4u : 3u) != 0) {
+            send_error(s, seq, NPIN_E_ARG, "PUSH: " JOURNAL_FULL);
+            return -1;
+        }
+    }
     for (i = 0; i < count; ++i) npin_push(s->slab, (const int16_t *)(const void *)(p + 4u + i * vec));
     put16(out, count);
     put16(out + 2, h->ring_head - h->ring_tail);
@@ -181,6 +291,13 @@ static int32_t do_step(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32
     if (count == 0u || 4u + count * NPIN_STEP_RECORD > s->max_payload) {
         send_error(s, seq, NPIN_E_ARG, "STEP: count is 0 or its records exceed max_payload");
         return -1;
+    }
+    {
+        uint32_t ranges[2] = {0u, state_bytes(s->slab)};
+        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, 1u) != 0) {
+            send_error(s, seq, NPIN_E_ARG, "STEP: " JOURNAL_FULL);
+            return -1;
+        }
     }
     while (done < count) {
         npin_event_t ev;
@@ -209,6 +326,7 @@ static int32_t do_read(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32
     off = get32(p);
     n = get16(p + 4);
     if (off > h->total_bytes || n > h->total_bytes - off || 8u + n > s->max_payload) goto bad;
+    journal_begin(s, NPIN_JOURNAL_NONE, 0, 0u);
     put32(out, off);
     put16(out + 4, n);
     put16(out + 6, 0);
@@ -229,6 +347,13 @@ static int32_t do_feedback(npin_service_t *s, uint32_t seq, const uint8_t *p, ui
     facet = get16(p);
     sign = (int16_t)get16(p + 2);
     if (facet >= h->facets || (sign != 1 && sign != -1)) goto bad;
+    {
+        uint32_t ranges[2] = {0u, state_bytes(s->slab)};
+        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, 1u) != 0) {
+            send_error(s, seq, NPIN_E_ARG, "FEEDBACK: " JOURNAL_FULL);
+            return -1;
+        }
+    }
     npin_feedback(s->slab, facet, sign);
     put16(out, facet);
     put16(out + 2, (uint16_t)((const int16_t *)(const void *)(s->slab + NPIN_OFF_THR(h->dims, h->facets, h->slots,
@@ -265,6 +390,7 @@ static int32_t do_bench(npin_service_t *s, uint32_t seq, const uint8_t *p, uint3
         send_error(s, seq, NPIN_E_ARG, "BENCH: payload is reps u16, at least 1");
         return -1;
     }
+    journal_begin(s, NPIN_JOURNAL_NONE, 0, 0u);
     t0 = s->ticks ? s->ticks() : 0u;
     for (i = 0; i < reps; ++i) check += bench_dots(s->slab);
     t1 = s->ticks ? s->ticks() : 0u;
@@ -287,7 +413,10 @@ static int32_t do_reset(npin_service_t *s, uint32_t seq, const uint8_t *p, uint3
             send_error(s, seq, NPIN_E_PARAMS, s->params_error);
             return -1;
         }
+        journal_begin(s, NPIN_JOURNAL_RELOAD, 0, 0u); /* redone from flash if cut short */
         load_params(s);
+    } else {
+        journal_begin(s, NPIN_JOURNAL_NONE, 0, 0u);
     }
     out[0] = p[0];
     return 1;
@@ -330,7 +459,7 @@ static void answer_sync(npin_service_t *s, uint8_t *f, uint32_t seq, uint32_t le
 {
     uint8_t *o = f + NPIN_FRAME_HEADER; /* the request is consumed: answer in place */
     const npin_header_t *h = (const npin_header_t *)(const void *)s->slab;
-    const npin_session_t *ss = s->session;
+    const npin_session_t *ss = &s->ss;
     uint32_t nonce;
 
     if (len != 4u) {
@@ -367,14 +496,16 @@ static handler_t handler_for(uint32_t type)
 static void apply_once(npin_service_t *s, uint8_t *f, uint32_t type, uint32_t seq, uint32_t len,
                        handler_t handler)
 {
-    npin_session_t *ss = s->session;
+    npin_session_t *ss = &s->ss;
     uint16_t d = (uint16_t)(seq - ss->last_seq);
     int32_t out_len;
 
     if (ss->have_last && d == 0u) {
-        npin_cobs_emit(s->resp, ss->resp_len, s->put); /* the cached response, unchanged */
-        s->put(0);
-        if (s->flush) s->flush();
+        if (!ss->resp_ok) {
+            send_error(s, seq, NPIN_E_STALE, "the answer to this sequence number was not kept");
+            return;
+        }
+        emit_frame(s, s->resp, ss->resp_len); /* the cached response, unchanged */
         return;
     }
     if (ss->have_last && d >= 0x8000u) {
@@ -385,21 +516,17 @@ static void apply_once(npin_service_t *s, uint8_t *f, uint32_t type, uint32_t se
         send_error(s, seq, NPIN_E_PARAMS, s->params_error);
         return;
     }
-    /* The request lives in f; the response is built in the retained buffer, so a retry after a
-     * warm reset still finds it. */
-    ss->applying = 1;
-    session_commit(s);
+    /* The response is built in the retained buffer, so a retry after a warm reset still finds it. */
     out_len = handler(s, seq, f + NPIN_FRAME_HEADER, len, s->resp + NPIN_FRAME_HEADER);
-    ss->applying = 0;
-    if (out_len < 0) {
-        session_commit(s);
-        return;
-    }
+    if (out_len < 0) return; /* nothing changed, nothing committed */
+    ss->journal = NPIN_JOURNAL_NONE;
     ss->last_seq = (uint16_t)seq;
     ss->have_last = 1;
+    ss->resp_ok = 1;
     ss->resp_len = (uint16_t)(NPIN_FRAME_OVERHEAD + (uint32_t)out_len);
-    session_commit(s);
-    send_frame(s, s->resp, type | NPIN_RESPONSE, seq, (uint32_t)out_len);
+    finish_frame(s->resp, type | NPIN_RESPONSE, seq, (uint32_t)out_len);
+    session_commit(s); /* the instant the command counts as applied, its answer complete */
+    emit_frame(s, s->resp, ss->resp_len);
     if (type == NPIN_MSG_RESET && f[NPIN_FRAME_HEADER] == NPIN_RESET_REBOOT && s->reboot) s->reboot();
 }
 

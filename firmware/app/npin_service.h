@@ -9,17 +9,34 @@
 #include "npin_core.h"
 #include "npin_proto.h"
 
-/* Kept in retained RAM (.noinit) so that a warm reset loses nothing (docs/protocol.md §5). */
+/* A command is applied entirely or not at all, whatever instant a reset hits (docs/protocol.md §5).
+ * The session record is written twice over, A/B: a new record goes to the older copy and its CRC
+ * word is stored last, so a reset leaves the previous record current. Before a command changes the
+ * slab, the bytes it will change are copied to the journal and a record naming the journal is
+ * committed; the record that ends the command clears it. A boot that finds the journal named
+ * copies it back (UNDO) or reloads the Pin from flash (RELOAD), then the host's retry applies the
+ * command afresh. */
+enum npin_journal_kind { NPIN_JOURNAL_NONE = 0, NPIN_JOURNAL_UNDO = 1, NPIN_JOURNAL_RELOAD = 2 };
+
+#define NPIN_JOURNAL_SEGMENTS 4u
+#define NPIN_JOURNAL_HEAD (4u + 8u * NPIN_JOURNAL_SEGMENTS) /* count u32, then (offset, bytes) u32 pairs */
+/* Enough for any command: the state, the ring's stamps and the slots one PUSH payload can fill. */
+#define NPIN_JOURNAL_BYTES(D, K, R, W, P) \
+    NPIN_ALIGN8(NPIN_JOURNAL_HEAD + NPIN_STATE_BYTES(D, K, R, W) + 4u * (R) + (P))
+
 typedef struct npin_session {
     uint32_t magic;
+    uint32_t gen;         /* of two valid records, the one with the later generation is current */
     uint32_t boot_count;
     uint16_t last_seq;
     uint8_t have_last;
-    uint8_t applying; /* set while a command mutates the slab: a reset then leaves it dirty */
+    uint8_t resp_ok;      /* resp holds last_seq's response */
     uint16_t resp_len;
     uint16_t event_seq;
+    uint8_t journal;      /* enum npin_journal_kind: set while a command may have changed the slab */
+    uint8_t pad[3];
     uint8_t params_id[NPIN_PARAMS_ID_BYTES];
-    uint32_t check; /* CRC-32 of the fields above */
+    uint32_t check;       /* CRC-32 of the fields above, stored last */
 } npin_session_t;
 
 typedef struct npin_service {
@@ -27,7 +44,9 @@ typedef struct npin_service {
     uint8_t *slab;              /* 8-aligned, retained across warm resets */
     uint32_t slab_capacity;
     const uint8_t *params;      /* the parameter block in flash */
-    npin_session_t *session;    /* retained */
+    npin_session_t *records;    /* retained: two of them */
+    uint8_t *journal;           /* retained, 8-aligned */
+    uint32_t journal_capacity;
     uint8_t *resp;              /* retained; NPIN_FRAME_OVERHEAD + max_payload bytes */
     uint8_t *rx;                /* 2 bytes past an 8-aligned address (payloads land aligned) */
     uint32_t rx_capacity;       /* encoded bytes rx can hold */
@@ -41,6 +60,8 @@ typedef struct npin_service {
     uint32_t (*ticks)(void);    /* 0 where the board has no usable counter */
     uint8_t ticks_source;       /* 0 none, 1 SysTick, 2 DWT CYCCNT */
     /* private */
+    npin_session_t ss;          /* the working copy of the current record */
+    uint8_t active;             /* which record is current */
     uint32_t rx_len;
     uint8_t rx_overflow;
     uint8_t params_ok;

@@ -6,8 +6,9 @@
 #include "npin_service_twin.h"
 
 static npin_service_t svc;
-static npin_session_t session;
-static uint64_t *slab, *resp, *rx;
+static npin_session_t records[2];
+static uint64_t *slab, *resp, *rx, *journal;
+static uint32_t journal_capacity;
 static uint8_t *flash;
 static uint8_t *out;
 static uint32_t out_len, out_cap, reboots;
@@ -30,11 +31,14 @@ int npin_svc_twin_boot(const uint8_t *block, uint32_t block_len, uint32_t slab_c
         free(slab);
         free(resp);
         free(rx);
+        free(journal);
+        journal_capacity = NPIN_ALIGN8(NPIN_JOURNAL_HEAD + slab_capacity + max_payload); /* any shape fits */
+        journal = calloc(journal_capacity / 8u, 8);
         slab = calloc((slab_capacity + 7u) / 8u, 8);
         resp = calloc((NPIN_FRAME_OVERHEAD + max_payload + 7u) / 8u, 8);
         rx = calloc((rx_cap + 2u + 7u) / 8u, 8);
-        memset(&session, 0, sizeof session);
-        if (!slab || !resp || !rx) return -1;
+        memset(records, 0, sizeof records);
+        if (!slab || !resp || !rx || !journal) return -1;
     }
     free(flash);
     flash = calloc(block_len + NPIN_PARAMS_HEADER, 1); /* erased flash reads as zero here */
@@ -48,7 +52,9 @@ int npin_svc_twin_boot(const uint8_t *block, uint32_t block_len, uint32_t slab_c
     svc.slab = (uint8_t *)slab;
     svc.slab_capacity = slab_capacity;
     svc.params = flash;
-    svc.session = &session;
+    svc.records = records;
+    svc.journal = (uint8_t *)journal;
+    svc.journal_capacity = journal_capacity;
     svc.resp = (uint8_t *)resp;
     svc.rx = (uint8_t *)rx + 2;
     svc.rx_capacity = rx_cap;
