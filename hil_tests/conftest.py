@@ -26,6 +26,8 @@ def pytest_addoption(parser):
     g.addoption("--faults", type=float, default=0.001, help="byte fault rate of the lossy-link test (0.001 = 0.1 %%)")
     g.addoption("--fault-seed", type=int, default=1, help="seed of the fault injector")
     g.addoption("--fault-vectors", type=int, default=400, help="vectors streamed through the lossy link")
+    g.addoption("--resets", type=int, default=40, help="random resets pressed during the reset test's stream")
+    g.addoption("--reset-vectors", type=int, default=400, help="vectors streamed in the reset test")
 
 
 @pytest.fixture(scope="session")

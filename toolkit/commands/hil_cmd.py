@@ -8,6 +8,7 @@ from common.files import write_run_file
 
 from ..boards import DEFAULT_BOARD, load_board
 
+COMMAND_NAMES = ("step", "push", "feedback", "reset")
 HIL_TESTS = Path(__file__).resolve().parents[2] / "hil_tests"
 
 
@@ -25,9 +26,23 @@ def register(sub) -> None:
     p.add_argument("-k", dest="select", help="only tests matching this pytest expression")
     p.add_argument("--faults", type=float, metavar="RATE",
                    help="only the lossy-link test: --vectors through a fault injector at RATE per byte (0.001 = 0.1 %%)")
-    p.add_argument("--seed", type=int, default=1, help="the fault injector's seed (with --faults)")
+    p.add_argument("--seed", type=int, default=1, help="the fault injector's (or reset presser's) seed")
+    p.add_argument("--resets", type=int, metavar="N",
+                   help="only the reset test: press reset (QMP) N times at random instants during --vectors")
     p.add_argument("--json", help="also write a run file: board, Pin shape, tests passed, time, link throughput")
     p.set_defaults(func=cmd_run)
+
+    p = hil.add_parser("reset-sweep", help="reset the firmware at every instruction of one command (unicorn) "
+                                           "and check each recovery against the reference")
+    p.add_argument("--board", default=DEFAULT_BOARD, help="a board with a CMSDK UART (the MPS2 boards)")
+    p.add_argument("--shape", default="512,16,32", help="D,K,slots[,q15|q7] of a synthetic Pin (default: the mission)")
+    p.add_argument("--pin", help="quantized Pin (*.q15.json) instead of a synthetic one")
+    p.add_argument("--command", choices=COMMAND_NAMES, default="step")
+    p.add_argument("--every", type=int, default=1, help="cut at every N-th instruction (1: all of them)")
+    p.add_argument("--seed", type=int, default=5, help="seed of the stream that brings the Pin to a live state")
+    p.add_argument("--workdir", default="build/sweep")
+    p.add_argument("--json", help="also write a run file")
+    p.set_defaults(func=cmd_reset_sweep)
 
 
 class _Results:
@@ -64,6 +79,12 @@ def cmd_run(args) -> int:
             raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
         argv += [f"--faults={args.faults}", f"--fault-seed={args.seed}", f"--fault-vectors={args.vectors}",
                  "-k", "fault"]
+    if args.resets is not None:
+        if args.resets < 1 or args.port:
+            raise ConfigError("--resets needs N >= 1 and an emulated board (it presses reset through QEMU's monitor)",
+                              "drop --port; e.g. --resets 1000 --vectors 10000")
+        argv += [f"--resets={args.resets}", f"--reset-vectors={args.vectors}", f"--fault-seed={args.seed}",
+                 "-k", "random_resets"]
     results, t0 = _Results(), time.monotonic()
     rc = int(pytest.main(argv, plugins=[results]))
     if args.json:
@@ -73,6 +94,14 @@ def cmd_run(args) -> int:
                                    "failed": results.failed, "skipped": results.skipped,
                                    "seconds": round(time.monotonic() - t0, 1), **results.properties})
         print(f"wrote {args.json}")
+    if args.resets is not None:
+        p = results.properties
+        if "resets" not in p:
+            print("resets: the reset test did not run to the end, state DIFFERS or unknown")
+            return 1
+        bad = not p["reset_state_exact"] or rc
+        print(f"resets: {p['resets']} during {p['reset_vectors']} vectors, state {'DIFFERS' if bad else 'bit-exact'}")
+        return 1 if bad else 0
     if args.faults is not None:
         p = results.properties
         if "fault_frames" not in p:
@@ -83,3 +112,62 @@ def cmd_run(args) -> int:
               f"undetected, state {'DIFFERS' if bad else 'bit-exact'}")
         return 1 if bad else 0
     return rc
+
+
+def _sweep_pin(args):
+    from ..pin.params_io import load_params
+    from ..pin.synth import SyntheticPin, synthetic_pin
+
+    if args.pin:
+        params, scale, _, _ = load_params(args.pin)
+        return SyntheticPin.from_params(params, scale)
+    fields = args.shape.split(",")
+    try:
+        d, k, r = (int(v) for v in fields[:3])
+    except ValueError:
+        raise ConfigError(f"--shape {args.shape!r} is not D,K,slots", "e.g. --shape 512,16,32") from None
+    return synthetic_pin(d, k, r, seed=11, facet_format=fields[3] if len(fields) > 3 else "q15")
+
+
+def cmd_reset_sweep(args) -> int:
+    import time
+
+    from quant.pin_fixed import FIRED, PinFixed
+
+    from ..hil.reset_sweep import CommandSweep, prepare_stream
+    from ..hil.target import prepare
+    from ..hil.unicorn_board import UnicornBoard
+    from ..progress import progress_bar
+
+    if args.every < 1:
+        raise ConfigError(f"--every {args.every} is below 1", "--every 1 cuts at every instruction")
+    load_board(args.board)
+    pin = _sweep_pin(args)
+    board, build = prepare(args.board, pin.params, Path(args.workdir))
+    emu = UnicornBoard(build.elf, board)
+    ref = PinFixed(pin.params)
+    xs, intents = pin.stream_q15(400, seed=args.seed)
+    # stream until the next vector makes the Pin fire: the swept STEP then sends an EVENT too
+    probe, warmup = PinFixed(pin.params), 8
+    for i, x in enumerate(xs[:-1]):
+        probe.push(x)
+        if probe.step()[0] == FIRED and i >= 8:
+            warmup = i
+            break
+    client = prepare_stream(emu, ref, xs, intents, warmup)
+    cmd = CommandSweep(emu, client, ref, args.command, xs[warmup])
+    shape = f"D={pin.params.dims} K={pin.params.n_facets} slots={pin.params.slots}"
+    t0 = time.monotonic()
+    with progress_bar(f"{args.command.upper()} cut at each instruction", len(cmd.cut_points(args.every))) as advance:
+        result = cmd.run(args.every, advance)
+    seconds = time.monotonic() - t0
+    for failure in result.failures[:5]:
+        print(failure)
+    if args.json:
+        write_run_file(args.json, {"board": board.id, "shape": shape, "command": args.command,
+                                   "instructions": result.instructions, "fires": bool(result.events), "every": args.every, "cuts": result.cuts,
+                                   "recovered": result.recovered, "outcomes": dict(result.outcomes),
+                                   "failures": result.failures[:20], "seconds": round(seconds, 1)})
+        print(f"wrote {args.json}")
+    print(result.line(shape))
+    return 0 if result.recovered == result.cuts else 1

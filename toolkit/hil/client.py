@@ -24,6 +24,12 @@ class LinkTimeout(NpinError):
     pass
 
 
+class ColdReboot(NpinError):
+    """The device restarted and reloaded its Pin from flash while a request was outstanding."""
+
+
+REBOOTED = "rebooted"  # wait_for's answer when a boot banner arrived instead of the response
+MAX_REBOOTS_PER_REQUEST = 50
 DAMAGED = (P.E_CRC, P.E_COBS, P.E_TRUNCATED, P.E_OVERSIZE)
 
 
@@ -38,25 +44,45 @@ class PinClient:
         self.retries_used = 0
         self.resend_damaged = False   # a lossy link: resend what arrived damaged instead of failing
         self.damaged = 0              # requests the device reported damaged (CRC, COBS, length)
+        self.reboots_seen = 0         # boot banners that arrived while a request was outstanding
+        self._event_seqs: dict[int, P.DeviceEvent] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     def _aside(self, f: P.Frame) -> None:
         if f.type == P.EVENT:
-            self.events.append(P.DeviceEvent.parse(f.payload))
+            ev = P.DeviceEvent.parse(f.payload)
+            # a command cut short by a reset is applied again and sends its EVENTs again, same seq
+            if self._event_seqs.get(f.seq) == ev:
+                return
+            self._event_seqs[f.seq] = ev
+            if len(self._event_seqs) > 256:
+                del self._event_seqs[next(iter(self._event_seqs))]
+            self.events.append(ev)
         elif f.type == P.HELLO | P.RESPONSE:
             self.banners.append(P.Hello.parse(f.payload))
         elif f.type == P.ERROR:
             self.errors.append((*P.parse_error(f.payload), f.seq))
 
-    def wait_for(self, msg_type: int, seq: int, timeout: float) -> P.Frame | None:
+    def wait_for(self, msg_type: int, seq: int, timeout: float) -> P.Frame | str | None:
         """The response to (type, seq); ERROR for that seq raises; other frames are set aside.
         An ERROR about a frame that arrived damaged (CRC, COBS, TRUNCATED, OVERSIZE: no sequence
-        number) raises too, unless `resend_damaged`: then None, and the request goes again."""
+        number) raises too, unless `resend_damaged`: then None, and the request goes again. A boot
+        banner means the device restarted: REBOOTED (resend; it kept or took back the request,
+        docs/protocol.md §5), or ColdReboot if it came back without its state."""
         deadline = time.monotonic() + timeout
         while (f := self.link.read_frame(max(0.0, deadline - time.monotonic()))) is not None:
             if f.seq == seq and f.type == msg_type | P.RESPONSE and not (
                     msg_type == P.HELLO and P.Hello.parse(f.payload).flags & P.FLAG_BANNER):
                 return f
+            if f.type == P.HELLO | P.RESPONSE and P.Hello.parse(f.payload).flags & P.FLAG_BANNER \
+                    and msg_type != P.HELLO:
+                self._aside(f)
+                self.reboots_seen += 1
+                if not self.banners[-1].flags & P.FLAG_WARM:
+                    raise ColdReboot(f"the device restarted cold while {P.NAMES[msg_type]} seq {seq} was "
+                                     "outstanding: its Pin was reloaded from flash",
+                                     "check the parameter block and that retained RAM (.noinit) survives resets")
+                return REBOOTED
             if f.type == P.ERROR:
                 code, text = P.parse_error(f.payload)
                 # Errors the device cannot pin to a sequence number (CRC, oversize ...) are about
@@ -74,16 +100,25 @@ class PinClient:
         if seq is None:
             seq = self.seq if sequenced else 0
         data = P.frame(msg_type, seq, payload)
-        for attempt in range(self.retries + 1):
+        attempt = sends = reboots = 0
+        while attempt <= self.retries:
             # a retry is the same bytes: the device answers it from its cache (a leading 0x00 ends
             # whatever partial frame a damaged line left in the device's buffer)
-            self.link.send(data if attempt == 0 else b"\x00" + data)
+            self.link.send(data if sends == 0 else b"\x00" + data)
+            sends += 1
             f = self.wait_for(msg_type, seq, self.timeout)
-            if f is not None:
+            if isinstance(f, P.Frame):
                 if sequenced and seq == self.seq:
                     self.seq = (self.seq + 1) & 0xFFFF
                 return f
+            if f == REBOOTED:  # not the link's fault: resend at once, no retry spent
+                reboots += 1
+                if reboots > MAX_REBOOTS_PER_REQUEST:
+                    raise LinkTimeout(f"the device restarted {reboots} times during {P.NAMES[msg_type]} seq {seq}",
+                                      "is it in a reset loop? watch its banner's boot count")
+                continue
             self.retries_used += attempt < self.retries
+            attempt += 1
         raise LinkTimeout(f"no answer to {P.NAMES[msg_type]} seq {seq} after {self.retries + 1} tries",
                           "is the board running this firmware? ('npin hil run' checks HELLO first)")
 

@@ -1,0 +1,62 @@
+"""Resets at any instant: a thread presses the emulator's reset button (QMP system_reset) at random
+times while the host streams in lock step. Whatever the firmware was doing — receiving, applying a
+PUSH/STEP/FEEDBACK/RESET, answering — it boots warm with every command either applied once or taken
+back, and the host's resend finishes the run bit-exact (docs/protocol.md §5)."""
+import threading
+
+import numpy as np
+import pytest
+
+from firmware.slab import layout_of
+from toolkit.hil.lockstep import run_lockstep, state_diff
+
+
+class _ResetPresser(threading.Thread):
+    """Presses reset `count` times, each after a random pause averaging `mean_s`."""
+
+    def __init__(self, qemu, count: int, mean_s: float, seed: int):
+        super().__init__(daemon=True)
+        self.qemu, self.count, self.mean_s = qemu, count, mean_s
+        self.rng = np.random.default_rng(seed)
+        self.done = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        while self.done < self.count and not self.halt.wait(self.rng.uniform(0, 2 * self.mean_s)):
+            self.qemu.system_reset()
+            self.done += 1
+
+
+def test_random_resets_during_a_stream_lose_nothing(fresh, hil_pin, board, request, record_property):
+    if not board.emulated:
+        pytest.skip("pressing reset at random instants needs the emulator's QMP monitor")
+    client, ref = fresh
+    opt = request.config.getoption
+    n, resets = min(opt("--vectors"), opt("--reset-vectors")), opt("--resets")
+    xs, intents = hil_pin.stream_q15(n + 20, seed=31)
+    # pace the presses from the speed of a short clean run, so they spread over the whole stream
+    warm = run_lockstep(client, ref, xs[:20], intents[:20], batch=1)
+    mean_s = n / max(warm.vectors_per_s, 1.0) / max(resets, 1)
+    saved = client.resend_damaged, client.timeout
+    client.resend_damaged, client.timeout = True, 0.5  # bytes cut by a reset arrive damaged
+    reboots0 = client.reboots_seen
+    presser = _ResetPresser(board.qemu, resets, mean_s, opt("--fault-seed"))
+    presser.start()
+    try:
+        report = run_lockstep(client, ref, xs[20:], intents[20:], batch=1)
+    finally:
+        presser.halt.set()
+        presser.join()
+        client.resend_damaged, client.timeout = saved
+    boots = client.sync()
+    diff = state_diff(client.read_state(layout_of(ref.params).total_bytes), ref)
+    exact = diff.startswith("slabs are equal")
+    print(f"\nresets: {presser.done} during {n} vectors ({client.reboots_seen - reboots0} seen mid-request, "
+          f"boot count {boots.boot_count}, {report.vectors_per_s:.0f} vectors/s), state "
+          f"{'bit-exact' if exact else 'DIFFERS'}")
+    record_property("resets", presser.done)
+    record_property("reset_vectors", n)
+    record_property("reset_state_exact", int(exact))
+    assert boots.step == ref.step_count
+    assert exact, diff
+    assert presser.done >= resets // 2, f"only {presser.done} of {resets} resets landed during the stream"
