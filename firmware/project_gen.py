@@ -27,6 +27,7 @@ APP_FILES = ("npin_proto.h", "npin_crc32.h", "npin_crc32.c", "npin_cobs.h", "npi
              "npin_params_block.h", "npin_params_block.c", "npin_service.h", "npin_service.c",
              "npin_main.c")
 JOURNAL_HEAD = 4 + 8 * 4
+PART_BLOCK = 32
 RAM_MISC_BYTES = 512  # the service struct, the session records, libc's and the vector table's .data/.bss
 FRAME_OVERHEAD = 10
 STEP_RECORD = 12
@@ -43,13 +44,14 @@ class RamPlan:
     rx_bytes: int
     resp_bytes: int
     journal_bytes: int
+    stage_bytes: int
     stack_bytes: int
     misc_bytes: int
 
     @property
     def total(self) -> int:
-        return (self.slab_bytes + self.rx_bytes + self.resp_bytes + self.journal_bytes + self.stack_bytes
-                + self.misc_bytes)
+        return (self.slab_bytes + self.rx_bytes + self.resp_bytes + self.journal_bytes + self.stage_bytes
+                + self.stack_bytes + self.misc_bytes)
 
 
 def _cobs_max(n: int) -> int:
@@ -65,7 +67,8 @@ def ram_plan(board: BoardTarget, dims: int, facets: int, slots: int, facet_forma
         rx = (_cobs_max(FRAME_OVERHEAD + max_payload) + 2 + 7) & ~7
         resp = (FRAME_OVERHEAD + max_payload + 7) & ~7
         journal = (JOURNAL_HEAD + layout.state_bytes + 4 * slots + max_payload + 7) & ~7  # NPIN_JOURNAL_BYTES
-        plan = RamPlan(layout.total_bytes, max_payload, rx, resp, journal, board.stack_bytes, RAM_MISC_BYTES)
+        stage = ((max_payload + 7) & ~7) + 4 * ((max_payload // PART_BLOCK + 32) // 32)  # PART frames land here
+        plan = RamPlan(layout.total_bytes, max_payload, rx, resp, journal, stage, board.stack_bytes, RAM_MISC_BYTES)
         if plan.total <= board.ram_size:
             break
     return plan

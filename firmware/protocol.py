@@ -13,17 +13,19 @@ HEADER = struct.Struct("<BBHH")  # version, type, seq, payload length
 OVERHEAD = HEADER.size + 4
 RESPONSE = 0x80
 
-HELLO, SYNC, PUSH, STEP, READ_STATE, FEEDBACK, BENCH, RESET = range(1, 9)
+HELLO, SYNC, PUSH, STEP, READ_STATE, FEEDBACK, BENCH, RESET, PART = range(1, 10)
 EVENT, ERROR = 0x20, 0x7F
+STAGED = 0x40      # request type | STAGED: the payload went ahead in PART frames (docs/protocol.md §3.2)
+PART_BLOCK = 32    # PART offsets are multiples of this; E_PARTS names missing blocks
 NAMES = {HELLO: "HELLO", SYNC: "SYNC", PUSH: "PUSH", STEP: "STEP", READ_STATE: "READ_STATE",
-         FEEDBACK: "FEEDBACK", BENCH: "BENCH", RESET: "RESET", EVENT: "EVENT", ERROR: "ERROR"}
+         FEEDBACK: "FEEDBACK", BENCH: "BENCH", RESET: "RESET", PART: "PART", EVENT: "EVENT", ERROR: "ERROR"}
 
-E_CRC, E_TRUNCATED, E_OVERSIZE, E_TYPE, E_STALE, E_VERSION, E_COBS, E_ARG, E_PARAMS, E_CORE = range(1, 11)
+E_CRC, E_TRUNCATED, E_OVERSIZE, E_TYPE, E_STALE, E_VERSION, E_COBS, E_ARG, E_PARAMS, E_CORE, E_PARTS = range(1, 12)
 ERROR_NAMES = {E_CRC: "CRC", E_TRUNCATED: "TRUNCATED", E_OVERSIZE: "OVERSIZE", E_TYPE: "TYPE",
                E_STALE: "STALE", E_VERSION: "VERSION", E_COBS: "COBS", E_ARG: "ARG", E_PARAMS: "PARAMS",
-               E_CORE: "CORE"}
+               E_CORE: "CORE", E_PARTS: "PARTS"}
 
-FLAG_PARAMS_OK, FLAG_WARM, FLAG_BANNER, FLAG_SIMD = 1, 2, 4, 8
+FLAG_PARAMS_OK, FLAG_WARM, FLAG_BANNER, FLAG_SIMD, FLAG_PARTS = 1, 2, 4, 8, 16
 RESET_STATE, RESET_REBOOT = 0, 1
 STEP_RECORD = struct.Struct("<bxhhHI")  # status, 0, facet (-1 unless fired), score_q15, tool, digest
 NO_SEQ = 0xFFFF
@@ -171,6 +173,12 @@ class DeviceEvent:
     @classmethod
     def parse(cls, p: bytes) -> "DeviceEvent":
         return cls(*struct.unpack_from("<IhhH", p))
+
+
+def missing_blocks(p: bytes) -> tuple[int, list[int]]:
+    """An E_PARTS error's round and the blocks it names (a bitmap, bit i of byte i // 8: block i)."""
+    bits = bytes(p[3:])
+    return p[2], [i for i in range(8 * len(bits)) if bits[i // 8] >> (i % 8) & 1]
 
 
 def parse_error(p: bytes) -> tuple[int, str]:

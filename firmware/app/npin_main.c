@@ -19,6 +19,8 @@ static npin_session_t records[2] RETAINED;
 static uint64_t journal[NPIN_JOURNAL_BYTES(NPIN_DIMS, NPIN_FACETS, NPIN_SLOTS, NPIN_FACET_BYTES(NPIN_FLAGS),
                                            NPIN_MAX_PAYLOAD) / 8u] RETAINED;
 static uint64_t rx[(RX_CAPACITY + 2u + 7u) / 8u];
+static uint64_t stage[(NPIN_MAX_PAYLOAD + 7u) / 8u];
+static uint32_t stage_have[NPIN_STAGE_WORDS(NPIN_MAX_PAYLOAD)];
 static npin_service_t service;
 
 extern const uint8_t __npin_params_start[];
@@ -37,6 +39,8 @@ int main(void)
     service.resp = (uint8_t *)resp;
     service.rx = (uint8_t *)rx + 2; /* the payload then starts 8-aligned */
     service.rx_capacity = RX_CAPACITY;
+    service.stage = (uint8_t *)stage;
+    service.stage_have = stage_have;
     service.max_payload = NPIN_MAX_PAYLOAD;
     service.build_id = build_id;
     service.board = NPIN_BOARD_NAME;

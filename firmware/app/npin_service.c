@@ -174,6 +174,7 @@ static void send_hello(npin_service_t *s, uint32_t seq, uint16_t extra_flags)
     uint32_t n = 0;
     if (s->params_ok) flags |= NPIN_HELLO_FLAG_PARAMS_OK;
     if (s->warm) flags |= NPIN_HELLO_FLAG_WARM;
+    if (s->stage) flags |= NPIN_HELLO_FLAG_PARTS;
     memset(p, 0, NPIN_HELLO_BYTES);
     p[0] = NPIN_PROTO_VERSION;
     p[1] = NPIN_LAYOUT_VERSION;
@@ -212,6 +213,7 @@ void npin_service_boot(npin_service_t *s)
     s->rx_len = 0;
     s->rx_overflow = 0;
     s->warm = 0;
+    s->stage_live = 0;
     s->params_error = npin_params_check(s->params, s->slab_capacity);
     s->params_ok = s->params_error == 0;
     if (!valid) {
@@ -491,33 +493,40 @@ static handler_t handler_for(uint32_t type)
     }
 }
 
-/* Apply a request exactly once. Sequence rule: the last applied number again is a retry (answered
- * from the cache); one behind it by half the space or less is stale; anything ahead is new. */
-static void apply_once(npin_service_t *s, uint8_t *f, uint32_t type, uint32_t seq, uint32_t len,
-                       handler_t handler)
+/* Sequence rule: the last applied number again is a retry (answered from the cache); one behind
+ * it by half the space or less is stale; anything ahead is new. Returns 1 if the request was
+ * answered here, 0 if it is new. */
+static int answered_by_sequence(npin_service_t *s, uint32_t seq)
 {
     npin_session_t *ss = &s->ss;
     uint16_t d = (uint16_t)(seq - ss->last_seq);
-    int32_t out_len;
-
     if (ss->have_last && d == 0u) {
-        if (!ss->resp_ok) {
+        if (ss->resp_ok)
+            emit_frame(s, s->resp, ss->resp_len); /* the cached response, unchanged */
+        else
             send_error(s, seq, NPIN_E_STALE, "the answer to this sequence number was not kept");
-            return;
-        }
-        emit_frame(s, s->resp, ss->resp_len); /* the cached response, unchanged */
-        return;
+        return 1;
     }
     if (ss->have_last && d >= 0x8000u) {
         send_error(s, seq, NPIN_E_STALE, "stale sequence number");
-        return;
+        return 1;
     }
+    return 0;
+}
+
+/* Apply a new request (payload p, len bytes) once and answer it. */
+static void apply_once(npin_service_t *s, uint32_t type, uint32_t seq, const uint8_t *p, uint32_t len,
+                       handler_t handler)
+{
+    npin_session_t *ss = &s->ss;
+    int32_t out_len;
+
     if (!s->params_ok && type != NPIN_MSG_RESET) {
         send_error(s, seq, NPIN_E_PARAMS, s->params_error);
         return;
     }
     /* The response is built in the retained buffer, so a retry after a warm reset still finds it. */
-    out_len = handler(s, seq, f + NPIN_FRAME_HEADER, len, s->resp + NPIN_FRAME_HEADER);
+    out_len = handler(s, seq, p, len, s->resp + NPIN_FRAME_HEADER);
     if (out_len < 0) return; /* nothing changed, nothing committed */
     ss->journal = NPIN_JOURNAL_NONE;
     ss->last_seq = (uint16_t)seq;
@@ -527,7 +536,65 @@ static void apply_once(npin_service_t *s, uint8_t *f, uint32_t type, uint32_t se
     finish_frame(s->resp, type | NPIN_RESPONSE, seq, (uint32_t)out_len);
     session_commit(s); /* the instant the command counts as applied, its answer complete */
     emit_frame(s, s->resp, ss->resp_len);
-    if (type == NPIN_MSG_RESET && f[NPIN_FRAME_HEADER] == NPIN_RESET_REBOOT && s->reboot) s->reboot();
+    if (type == NPIN_MSG_RESET && p[0] == NPIN_RESET_REBOOT && s->reboot) s->reboot();
+}
+
+/* PART: one piece of the payload of request `seq`, kept until that request arrives staged. */
+static void take_part(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len)
+{
+    uint32_t off, n, b;
+    if (len < 3u || (off = get16(p)) % NPIN_PART_BLOCK != 0u || off > s->max_payload ||
+        len - 2u > s->max_payload - off) {
+        send_error(s, seq, NPIN_E_ARG, "PART: offset u16 (a multiple of 32), then bytes inside max_payload");
+        return;
+    }
+    n = len - 2u;
+    if (!s->stage_live || s->stage_seq != seq) { /* parts of a newer request: forget the old ones */
+        memset(s->stage_have, 0, 4u * NPIN_STAGE_WORDS(s->max_payload));
+        s->stage_seq = (uint16_t)seq;
+        s->stage_live = 1;
+    }
+    memcpy(s->stage + off, p + 2, n);
+    for (b = off / NPIN_PART_BLOCK; b * NPIN_PART_BLOCK < off + n; ++b) s->stage_have[b >> 5] |= 1u << (b & 31u);
+}
+
+/* A staged request: its payload must have arrived whole in PART frames; otherwise say which
+ * blocks are missing (E_PARTS). */
+static void apply_staged(npin_service_t *s, uint32_t type, uint32_t seq, const uint8_t *p, uint32_t len,
+                         handler_t handler)
+{
+    uint8_t buf[NPIN_FRAME_OVERHEAD + 3u + 64u];
+    uint8_t *bits = buf + NPIN_FRAME_HEADER + 3u;
+    uint32_t total, blocks, b, missing = 0, bytes;
+    if (len != 8u || (total = get16(p)) > s->max_payload) {
+        send_error(s, seq, NPIN_E_ARG, "staged request: payload is length u16, round u8, 0 u8, CRC-32 u32");
+        return;
+    }
+    if (answered_by_sequence(s, seq)) return;
+    blocks = (total + NPIN_PART_BLOCK - 1u) / NPIN_PART_BLOCK;
+    bytes = (blocks + 7u) / 8u;
+    if (bytes > 64u) bytes = 64u; /* the first 512 blocks are named; the rest follow once those arrive */
+    memset(bits, 0, bytes);
+    for (b = 0; b < blocks; ++b) {
+        int have = s->stage_live && s->stage_seq == seq && (s->stage_have[b >> 5] >> (b & 31u)) & 1u;
+        if (!have) {
+            ++missing;
+            if (b < 8u * bytes) bits[b / 8u] |= (uint8_t)(1u << (b & 7u));
+        }
+    }
+    if (missing == 0u && npin_crc32(0, s->stage, total) != get32(p + 4)) {
+        memset(bits, 0xFF, bytes); /* pieces that do not add up: all again */
+        s->stage_live = 0;
+        missing = blocks;
+    }
+    if (missing) {
+        put16(buf + NPIN_FRAME_HEADER, NPIN_E_PARTS);
+        buf[NPIN_FRAME_HEADER + 2u] = p[2]; /* the host's round: it tells a late answer from this one */
+        send_frame(s, buf, NPIN_MSG_ERROR, seq, 3u + bytes);
+        return;
+    }
+    s->stage_live = 0;
+    apply_once(s, type, seq, s->stage, total, handler);
 }
 
 static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
@@ -547,12 +614,19 @@ static void handle_frame(npin_service_t *s, uint8_t *f, uint32_t encoded)
         answer_sync(s, f, seq, (uint32_t)len);
         return;
     }
-    handler = handler_for(type);
-    if (!handler) {
+    if (type == NPIN_MSG_PART && s->stage) {
+        take_part(s, seq, f + NPIN_FRAME_HEADER, (uint32_t)len);
+        return;
+    }
+    handler = handler_for(type & ~NPIN_STAGED);
+    if (!handler || ((type & NPIN_STAGED) && !s->stage)) {
         send_error(s, seq, NPIN_E_TYPE, "unknown message type");
         return;
     }
-    apply_once(s, f, type, seq, (uint32_t)len, handler);
+    if (type & NPIN_STAGED)
+        apply_staged(s, type & ~NPIN_STAGED, seq, f + NPIN_FRAME_HEADER, (uint32_t)len, handler);
+    else if (!answered_by_sequence(s, seq))
+        apply_once(s, type, seq, f + NPIN_FRAME_HEADER, (uint32_t)len, handler);
 }
 
 void npin_service_byte(npin_service_t *s, uint8_t byte)

@@ -49,6 +49,8 @@ typedef struct npin_service {
     uint32_t journal_capacity;
     uint8_t *resp;              /* retained; NPIN_FRAME_OVERHEAD + max_payload bytes */
     uint8_t *rx;                /* 2 bytes past an 8-aligned address (payloads land aligned) */
+    uint8_t *stage;             /* 8-aligned, max_payload bytes: a staged payload; 0: no PART frames */
+    uint32_t *stage_have;       /* NPIN_STAGE_WORDS(max_payload) words: which blocks have arrived */
     uint32_t rx_capacity;       /* encoded bytes rx can hold */
     uint16_t max_payload;
     const uint8_t *build_id;    /* NPIN_BUILD_ID_BYTES */
@@ -62,6 +64,8 @@ typedef struct npin_service {
     /* private */
     npin_session_t ss;          /* the working copy of the current record */
     uint8_t active;             /* which record is current */
+    uint8_t stage_live;         /* stage holds parts of the request numbered stage_seq */
+    uint16_t stage_seq;
     uint32_t rx_len;
     uint8_t rx_overflow;
     uint8_t params_ok;

@@ -6,8 +6,10 @@
  * (framing, garbage, oversize); odd, as records [type u8][seq u16][len u16][len bytes] that the
  * harness frames itself (CRC and COBS right, so the fuzzer reaches the handlers with arbitrary
  * payloads). A record of type 0xEE reboots the service warm (retained RAM kept), so replies from
- * the retained cache and boot-time checks are fuzzed too. BENCH's repetition count is cut to at
- * most 3 (the only knob that makes one frame cost seconds). */
+ * the retained cache and boot-time checks are fuzzed too. A record of type 0xEF stages a request:
+ * its first byte is the request's type, the rest its payload, sent as 32-byte PART frames and then
+ * the staged request with the CRC it needs (the fuzzer could not guess a CRC-32 itself). BENCH's
+ * repetition count is cut to at most 3 (the only knob that makes one frame cost seconds). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +100,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             i += len;
             continue;
         }
-        if (type == 0xEE) {
+        if (type == 0xEF && len >= 1) {
+            static uint8_t staged[65536], part[2 + 32];
+            uint8_t commit[8];
+            uint32_t n = len - 1u, off, crc;
+            memcpy(staged, data + i + 1, n);
+            if (data[i] == 7 && n >= 2) { /* BENCH: reps capped as below */
+                staged[0] &= 3u;
+                staged[1] = 0;
+            }
+            crc = npin_crc32(0, staged, n);
+            for (off = 0; off < n; off += 32u) {
+                uint32_t k = n - off < 32u ? n - off : 32u;
+                part[0] = (uint8_t)off;
+                part[1] = (uint8_t)(off >> 8);
+                memcpy(part + 2, staged + off, k);
+                send_frame(NPIN_MSG_PART, seq, part, (uint16_t)(2u + k));
+            }
+            commit[0] = (uint8_t)n;
+            commit[1] = (uint8_t)(n >> 8);
+            commit[2] = 1;
+            commit[3] = 0;
+            memcpy(commit + 4, &crc, 4);
+            send_frame((uint8_t)(data[i] | NPIN_STAGED), seq, commit, 8);
+        } else if (type == 0xEE) {
             if (npin_svc_twin_boot(block, block_len, capacity, max_payload, 0) != 0) abort();
             drain();
         } else {

@@ -7,7 +7,8 @@
 
 static npin_service_t svc;
 static npin_session_t records[2];
-static uint64_t *slab, *resp, *rx, *journal;
+static uint64_t *slab, *resp, *rx, *journal, *stage;
+static uint32_t *stage_have;
 static uint32_t journal_capacity;
 static uint8_t *flash;
 static uint8_t *out;
@@ -32,13 +33,17 @@ int npin_svc_twin_boot(const uint8_t *block, uint32_t block_len, uint32_t slab_c
         free(resp);
         free(rx);
         free(journal);
+        free(stage);
+        free(stage_have);
+        stage = calloc((max_payload + 7u) / 8u, 8);
+        stage_have = calloc(NPIN_STAGE_WORDS(max_payload), 4);
         journal_capacity = NPIN_ALIGN8(NPIN_JOURNAL_HEAD + slab_capacity + max_payload); /* any shape fits */
         journal = calloc(journal_capacity / 8u, 8);
         slab = calloc((slab_capacity + 7u) / 8u, 8);
         resp = calloc((NPIN_FRAME_OVERHEAD + max_payload + 7u) / 8u, 8);
         rx = calloc((rx_cap + 2u + 7u) / 8u, 8);
         memset(records, 0, sizeof records);
-        if (!slab || !resp || !rx || !journal) return -1;
+        if (!slab || !resp || !rx || !journal || !stage || !stage_have) return -1;
     }
     free(flash);
     flash = calloc(block_len + NPIN_PARAMS_HEADER, 1); /* erased flash reads as zero here */
@@ -58,6 +63,8 @@ int npin_svc_twin_boot(const uint8_t *block, uint32_t block_len, uint32_t slab_c
     svc.resp = (uint8_t *)resp;
     svc.rx = (uint8_t *)rx + 2;
     svc.rx_capacity = rx_cap;
+    svc.stage = (uint8_t *)stage;
+    svc.stage_have = stage_have;
     svc.max_payload = (uint16_t)max_payload;
     svc.build_id = build_id;
     svc.board = "host";

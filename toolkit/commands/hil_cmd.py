@@ -27,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--faults", type=float, metavar="RATE",
                    help="only the lossy-link test: --vectors through a fault injector at RATE per byte (0.001 = 0.1 %%)")
     p.add_argument("--seed", type=int, default=1, help="the fault injector's (or reset presser's) seed")
+    p.add_argument("--stall-ms", type=float, default=2.0, help="how long each stall fault holds the line (with --faults)")
     p.add_argument("--resets", type=int, metavar="N",
                    help="only the reset test: press reset (QMP) N times at random instants during --vectors")
     p.add_argument("--json", help="also write a run file: board, Pin shape, tests passed, time, link throughput")
@@ -78,6 +79,7 @@ def cmd_run(args) -> int:
         if not 0 <= args.faults < 1:
             raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
         argv += [f"--faults={args.faults}", f"--fault-seed={args.seed}", f"--fault-vectors={args.vectors}",
+                 f"--stall-ms={args.stall_ms}",
                  "-k", "fault"]
     if args.resets is not None:
         if args.resets < 1 or args.port:
@@ -108,6 +110,8 @@ def cmd_run(args) -> int:
             print("fault link: the lossy-link test did not run to the end, state DIFFERS or unknown")
             return 1
         bad = p["fault_undetected"] or rc
+        print(f"throughput: {p['fault_vectors_per_s']:g} vectors/s through the faults, {p['clean_vectors_per_s']:g} "
+              f"clean in the same run: {p['fault_throughput_share']:.0%}")
         print(f"fault link: {p['fault_frames']} frames, {p['fault_corrupted']} corrupted, {p['fault_undetected']} "
               f"undetected, state {'DIFFERS' if bad else 'bit-exact'}")
         return 1 if bad else 0

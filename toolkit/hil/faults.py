@@ -16,6 +16,8 @@ KINDS = ("flip", "drop", "dup", "insert", "stall")
 class FaultCounts:
     frames: int = 0              # frames that crossed the link, both directions
     corrupted: int = 0           # frames the injector changed
+    bytes_tx: int = 0            # host to board, before faults
+    bytes_rx: int = 0            # board to host, before faults
     by_kind: dict = field(default_factory=lambda: {k: 0 for k in KINDS})
 
 
@@ -23,7 +25,7 @@ class FaultyPort:
     """pyserial-like: write/read/in_waiting pass through the corrupter; everything else is the
     wrapped port's."""
 
-    def __init__(self, port, rate: float, seed: int, kinds=KINDS, stall_s: float = 0.02):
+    def __init__(self, port, rate: float, seed: int, kinds=KINDS, stall_s: float = 0.002):
         if not 0 <= rate < 1:
             raise ValueError(f"fault rate {rate} is not in [0, 1)")
         self.port, self.rate, self.kinds, self.stall_s = port, rate, tuple(kinds), stall_s
@@ -62,15 +64,26 @@ class FaultyPort:
         return bytes(out)
 
     def write(self, data: bytes) -> int:
+        self.counts.bytes_tx += len(data)
         self.port.write(self._corrupt(bytes(data), "tx"))
         return len(data)
 
     def read(self, n: int = 1) -> bytes:
-        return self._corrupt(self.port.read(n), "rx")
+        data = self.port.read(n)
+        self.counts.bytes_rx += len(data)
+        return self._corrupt(data, "rx")
 
     @property
     def in_waiting(self) -> int:
         return self.port.in_waiting
+
+    @property
+    def timeout(self):
+        return self.port.timeout
+
+    @timeout.setter
+    def timeout(self, value):
+        self.port.timeout = value
 
     def __getattr__(self, name):
         return getattr(self.port, name)

@@ -16,8 +16,9 @@ class FrameLink:
     def send(self, data: bytes) -> None:
         self.port.write(data)
 
-    def read_frame(self, timeout: float) -> Frame | None:
-        """The next well-formed frame, or None when `timeout` seconds pass without one."""
+    def read_frame(self, timeout: float, stop_on_damage: bool = False) -> Frame | None:
+        """The next well-formed frame, or None when `timeout` seconds pass without one (or, with
+        `stop_on_damage`, as soon as a damaged frame has been skipped)."""
         deadline = time.monotonic() + timeout
         while True:
             end = self._buf.find(0)
@@ -30,14 +31,28 @@ class FrameLink:
                     return parse_frame(chunk)
                 except (FrameError, ValueError) as e:
                     self.bad_frames.append(str(e))
+                    if stop_on_damage:
+                        return None
                     continue
             waiting = self.port.in_waiting  # pyserial's socket:// says 1 for "readable"
             if waiting:
                 self._buf += self.port.read(waiting)
                 continue
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return None
-            self._buf += self.port.read(1)  # blocks up to the port's own timeout
+            self._buf += self._read_within(remaining)
+
+    def _read_within(self, seconds: float) -> bytes:
+        """One byte, waiting no longer than `seconds` or the port's own timeout, whichever is less."""
+        base = getattr(self.port, "timeout", None)
+        if base is None or seconds >= base:
+            return self.port.read(1)
+        self.port.timeout = seconds
+        try:
+            return self.port.read(1)
+        finally:
+            self.port.timeout = base
 
     def drain(self, quiet: float = 0.2) -> list[Frame]:
         """Read until the line has been quiet for `quiet` seconds (labgrid's settle)."""
