@@ -63,7 +63,8 @@ def test_stream_through_a_fault_injecting_link_stays_bit_exact(fresh, hil_pin, b
     for key, value in (("fault_frames", c.frames), ("fault_corrupted", c.corrupted),
                        ("fault_undetected", undetected), ("fault_caught", caught), ("fault_rate", rate),
                        ("fault_vectors", vectors["faulty"]), ("fault_vectors_per_s", round(speed["faulty"], 1)),
-                       ("clean_vectors_per_s", round(speed["clean"], 1)), ("fault_throughput_share", round(share, 3))):
+                       ("clean_vectors_per_s", round(speed["clean"], 1)), ("fault_throughput_share", round(share, 3)),
+                       ("stall_ms", opt("--stall-ms"))):
         record_property(key, value)
     assert client.sync().step == ref.step_count
     assert not undetected, diff

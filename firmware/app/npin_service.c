@@ -583,8 +583,8 @@ static void apply_staged(npin_service_t *s, uint32_t type, uint32_t seq, const u
         }
     }
     if (missing == 0u && npin_crc32(0, s->stage, total) != get32(p + 4)) {
-        memset(bits, 0xFF, bytes); /* pieces that do not add up: all again */
-        s->stage_live = 0;
+        for (b = 0; b < blocks && b < 8u * bytes; ++b) bits[b / 8u] |= (uint8_t)(1u << (b & 7u));
+        s->stage_live = 0; /* pieces that do not add up: all again */
         missing = blocks;
     }
     if (missing) {

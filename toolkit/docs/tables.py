@@ -160,6 +160,33 @@ def hil() -> str:
     return "\n".join(lines) + "\n"
 
 
+def robustness() -> str:
+    """From the run files in docs/robustness/: `npin hil run --faults R --json …`, `npin hil run
+    --resets N --json …` and `npin hil reset-sweep --json …`."""
+    runs = {p.stem: _load(p) for p in sorted((ROOT / "docs" / "robustness").glob("*.json"))}
+    lines = ["| fault | where | how much | result | throughput |", "|---|---|---|---|---|"]
+    faults = sorted((r for r in runs.values() if "fault_rate" in r), key=lambda r: r["fault_rate"])
+    for r in faults:
+        lines.append(f"| {r['fault_rate']:.1%} of bytes flipped, dropped, duplicated, inserted or stalled "
+                     f"({r.get('stall_ms', 2):g} ms) | {r['board']} ({r['target']}), D, K, slots = "
+                     f"{r['pin'].replace(',', ', ')} | {r['fault_vectors']:,} vectors, {r['fault_frames']:,} frames, "
+                     f"{r['fault_corrupted']:,} corrupted | {r['fault_undetected']} undetected, state "
+                     f"{'bit-exact' if not r['fault_undetected'] and not r['failed'] else 'DIFFERS'} | "
+                     f"{r['fault_throughput_share']:.0%} of clean ({r['fault_vectors_per_s']:g} vs "
+                     f"{r['clean_vectors_per_s']:g} vectors/s) |")
+    for r in (r for r in runs.values() if "resets" in r):
+        lines.append(f"| reset button (QMP `system_reset`) at random instants | {r['board']} ({r['target']}), "
+                     f"{r['pin'].replace(',', ', ')} | {r['resets']:,} resets in {r['reset_vectors']:,} vectors | "
+                     f"state {'bit-exact' if r['reset_state_exact'] and not r['failed'] else 'DIFFERS'} | — |")
+    for r in (r for r in runs.values() if "cuts" in r):
+        o = r["outcomes"]
+        lines.append(f"| reset at every instruction of one {r['command'].upper()}{' that fires' if r.get('fires') else ''} "
+                     f"(unicorn) | {r['board']}, {r['shape']} | {r['cuts']:,} cuts of {r['instructions']:,} "
+                     f"instructions | {r['recovered']:,} recovered bit-exact ({o.get('untouched', 0):,} before the "
+                     f"journal, {o.get('taken back', 0):,} taken back, {o.get('committed', 0):,} from the cache) | — |")
+    return "\n".join(lines) + "\n"
+
+
 def gna_accuracy() -> str:
     """From `npin gna accuracy-sweep --json docs/gna/accuracy.json`."""
     r = _load("docs/gna/accuracy.json")
@@ -214,7 +241,7 @@ def gna_vad() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"gna-vad": gna_vad, "hil": hil, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+GENERATORS: dict[str, Callable[[], str]] = {"gna-vad": gna_vad, "hil": hil, "robustness": robustness, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 

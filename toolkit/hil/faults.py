@@ -15,7 +15,7 @@ KINDS = ("flip", "drop", "dup", "insert", "stall")
 @dataclass
 class FaultCounts:
     frames: int = 0              # frames that crossed the link, both directions
-    corrupted: int = 0           # frames the injector changed
+    corrupted: int = 0           # frames the injector changed (a stall alone does not count)
     bytes_tx: int = 0            # host to board, before faults
     bytes_rx: int = 0            # board to host, before faults
     by_kind: dict = field(default_factory=lambda: {k: 0 for k in KINDS})
@@ -42,7 +42,7 @@ class FaultyPort:
             if hit:
                 kind = self.kinds[int(self.rng.integers(len(self.kinds)))]
                 self.counts.by_kind[kind] += 1
-                self._hit[way] = True
+                self._hit[way] |= kind != "stall"  # a stall delays the frame, it does not change it
                 if kind == "flip":
                     out.append(b ^ (1 << int(self.rng.integers(8))))
                 elif kind == "drop":
