@@ -26,11 +26,13 @@ def pytest_addoption(parser):
     g.addoption("--faults", type=float, default=0.001, help="byte fault rate of the lossy-link test (0.001 = 0.1 %%)")
     g.addoption("--fault-seed", type=int, default=1, help="seed of the fault injector")
     g.addoption("--stall-ms", type=float, default=2.0, help="how long each stall fault holds the line")
-    g.addoption("--fault-vectors", type=int, default=400,
-                help="vectors streamed through the lossy link (as many again over the clean link, in between)")
+    g.addoption("--fault-vectors", type=int, default=None,
+                help="vectors streamed through the lossy link (as many again over the clean link, in between); "
+                     "default 400, fewer for wide Pins")
     g.addoption("--fault-batch", type=int, default=1, help="vectors per PUSH/STEP in the lossy-link test")
     g.addoption("--resets", type=int, default=40, help="random resets pressed during the reset test's stream")
-    g.addoption("--reset-vectors", type=int, default=400, help="vectors streamed in the reset test")
+    g.addoption("--reset-vectors", type=int, default=None,
+                help="vectors streamed in the reset test; default 400, fewer for wide Pins")
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +66,4 @@ def fresh(board):
     board.client.reset(P.RESET_STATE)
     board.client.events.clear()
     return board.client, PinFixed(board.params)
+

@@ -8,7 +8,7 @@ adaptive timeouts), so both see the same machine at the same moment."""
 import time
 
 from firmware.slab import layout_of
-from toolkit.hil.faults import FaultyPort
+from toolkit.hil.faults import FaultyPort, default_vectors
 from toolkit.hil.lockstep import run_lockstep, state_diff
 
 BLOCK = 25  # vectors per block; blocks alternate clean, faulty, clean, …
@@ -18,7 +18,7 @@ def test_stream_through_a_fault_injecting_link_stays_bit_exact(fresh, hil_pin, b
     client, ref = fresh
     opt = request.config.getoption
     rate, seed, batch = opt("--faults"), opt("--fault-seed"), opt("--fault-batch")
-    n = min(opt("--vectors"), opt("--fault-vectors"))
+    n = min(opt("--vectors"), default_vectors(opt("--fault-vectors"), ref.params.dims))
     xs, intents = hil_pin.stream_q15(2 * n, seed=21)
     link = board.link
     clean, saved = link.port, (client.timeout, client.retries, client.resend_damaged)

@@ -87,3 +87,9 @@ class FaultyPort:
 
     def __getattr__(self, name):
         return getattr(self.port, name)
+
+
+def default_vectors(asked: int | None, dims: int) -> int:
+    """What a robustness test streams unless told: 400 vectors, fewer for wide Pins (QEMU moves host
+    bytes into a one-byte UART register one main-loop turn at a time)."""
+    return asked if asked is not None else min(400, max(50, 25_600 // dims))
