@@ -128,11 +128,12 @@ class PinClient:
 
     def _timeout_for(self, msg_type: int, backoff: int = 0) -> float:
         """On a lossy link: RFC 6298's srtt + 4 rttvar per message type, doubled for each timeout
-        in a row, within [min_timeout, timeout]; otherwise the fixed timeout."""
+        in a row up to 8 times as long (a serial line has no congestion to back off from, only an
+        estimate that may be short), within [min_timeout, timeout]; otherwise the fixed timeout."""
         if not self.resend_damaged or msg_type not in self._rtt:
             return self.timeout
         srtt, var = self._rtt[msg_type]
-        return min(self.timeout, max(self.min_timeout, srtt + 4 * var) * 2 ** min(backoff, 16))
+        return min(self.timeout, max(self.min_timeout, srtt + 4 * var) * 2 ** min(backoff, 3))
 
     def _measured(self, msg_type: int, rtt: float) -> None:
         if msg_type not in self._rtt:
