@@ -170,6 +170,17 @@ CASES = {
                             r"serial port /dev/ttyNPINNONE does not exist", []),
     "serial-port-busy": (lambda t: ["hil", "run", "--board", "mps2-an386", "--port", _busy_port(t)],
                          r"serial port .* is busy: another program has it open", []),
+    "fault-rate-out-of-range": (lambda t: ["hil", "run", "--faults", "1.5", "--workdir", str(t / "hil")],
+                                r"--faults 1.5 is not a rate in \[0, 1\)", ["hil"]),
+    "resets-on-a-real-port": (lambda t: ["hil", "run", "--resets", "10", "--port", "/dev/ttyNPINNONE",
+                                         "--workdir", str(t / "hil")],
+                              r"--resets needs N >= 1 and an emulated board", ["hil"]),
+    "reset-sweep-unmodelled-uart": (lambda t: ["hil", "reset-sweep", "--board", "lm3s6965evb",
+                                               "--workdir", str(t / "sweep")],
+                                    r"models the CMSDK UART only; lm3s6965evb has pl011", ["sweep"]),
+    "reset-sweep-shape-malformed": (lambda t: ["hil", "reset-sweep", "--shape", "64,eight,8",
+                                               "--workdir", str(t / "sweep")],
+                                    r"--shape '64,eight,8' is not D,K,slots", ["sweep"]),
 }
 
 

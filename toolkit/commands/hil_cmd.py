@@ -64,6 +64,11 @@ def cmd_run(args) -> int:
     import pytest
 
     board = load_board(args.board)  # a clear error for an unknown board before pytest starts
+    if args.resets is not None and (args.resets < 1 or args.port):
+        raise ConfigError("--resets needs N >= 1 and an emulated board (it presses reset through QEMU's monitor)",
+                          "drop --port; e.g. --resets 1000 --vectors 10000")
+    if args.faults is not None and not 0 <= args.faults < 1:
+        raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
     if args.port:
         from ..hil.port import check_port
 
@@ -76,15 +81,10 @@ def cmd_run(args) -> int:
         if value:
             argv.append(f"{flag}={value}")
     if args.faults is not None:
-        if not 0 <= args.faults < 1:
-            raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
         argv += [f"--faults={args.faults}", f"--fault-seed={args.seed}", f"--fault-vectors={args.vectors}",
                  f"--stall-ms={args.stall_ms}",
                  "-k", "fault"]
     if args.resets is not None:
-        if args.resets < 1 or args.port:
-            raise ConfigError("--resets needs N >= 1 and an emulated board (it presses reset through QEMU's monitor)",
-                              "drop --port; e.g. --resets 1000 --vectors 10000")
         argv += [f"--resets={args.resets}", f"--reset-vectors={args.vectors}", f"--fault-seed={args.seed}",
                  "-k", "random_resets"]
     results, t0 = _Results(), time.monotonic()
@@ -145,7 +145,7 @@ def cmd_reset_sweep(args) -> int:
 
     if args.every < 1:
         raise ConfigError(f"--every {args.every} is below 1", "--every 1 cuts at every instruction")
-    load_board(args.board)
+    UnicornBoard.check(load_board(args.board))
     pin = _sweep_pin(args)
     board, build = prepare(args.board, pin.params, Path(args.workdir))
     emu = UnicornBoard(build.elf, board)

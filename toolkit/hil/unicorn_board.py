@@ -44,11 +44,7 @@ class UnicornBoard:
         from unicorn import UC_ARCH_ARM, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
         from unicorn import arm_const
 
-        if board.uart_kind != "cmsdk":
-            raise UnicornBoardError(f"the unicorn board models the CMSDK UART only; {board.id} has {board.uart_kind}",
-                                    "use an MPS2 board (--board mps2-an386)")
-        if board.cpu not in CPU_MODELS:
-            raise UnicornBoardError(f"unicorn has no {board.cpu} model", f"one of {', '.join(CPU_MODELS)}")
+        self.check(board)
         self.board, self.c, self.max_instructions = board, arm_const, max_instructions
         uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         uc.ctl_set_cpu_model(getattr(arm_const, CPU_MODELS[board.cpu]))
@@ -80,6 +76,15 @@ class UnicornBoard:
         self._reset_requested = False
         uc.hook_add(UC_HOOK_MEM_WRITE, self._scb_write, begin=SCB_AIRCR, end=SCB_AIRCR + 3)
         self.reset()
+
+    @staticmethod
+    def check(board: BoardTarget) -> None:
+        """Refuse, before anything is built, a board this model cannot run."""
+        if board.uart_kind != "cmsdk":
+            raise UnicornBoardError(f"the unicorn board models the CMSDK UART only; {board.id} has {board.uart_kind}",
+                                    "use an MPS2 board (--board mps2-an386)")
+        if board.cpu not in CPU_MODELS:
+            raise UnicornBoardError(f"unicorn has no {board.cpu} model", f"one of {', '.join(CPU_MODELS)}")
 
     # -- the UART model ----------------------------------------------------------------------
     def _uart_read(self, uc, offset, size, user):
