@@ -172,7 +172,8 @@ def robustness() -> str:
                      f"{r['pin'].replace(',', ', ')} | {r['fault_vectors']:,} vectors, {r['fault_frames']:,} frames, "
                      f"{r['fault_corrupted']:,} corrupted | {r['fault_undetected']} undetected, state "
                      f"{'bit-exact' if not r['fault_undetected'] and not r['failed'] else 'DIFFERS'} | "
-                     f"{r['fault_throughput_share']:.0%} of clean ({r['fault_vectors_per_s']:g} vs "
+                     f"{r['fault_throughput_share']:.{0 if r['fault_throughput_share'] >= 0.01 else 1}%} of clean "
+                     f"({r['fault_vectors_per_s']:g} vs "
                      f"{r['clean_vectors_per_s']:g} vectors/s) |")
     for r in (r for r in runs.values() if "resets" in r):
         lines.append(f"| reset button (QMP `system_reset`) at random instants | {r['board']} ({r['target']}), "
