@@ -39,11 +39,15 @@ class SweepResult:
     def line(self, shape: str) -> str:
         o = self.outcomes
         return (f"reset sweep: {self.recovered}/{self.cuts} cuts of {self.command.upper()} recovered bit-exact "
-                f"({self.instructions} instructions{', fires' if self.events else ''}, {shape}): {o['untouched']} before the journal, "
-                f"{o['taken back']} taken back, {o['committed']} answered from the cache")
+                f"({self.instructions} instructions{', fires' if self.events else ''}, {shape}): "
+                f"{o['untouched']} before the journal, {o['taken back']} taken back, "
+                f"{o['committed']} answered from the cache")
 
 
 def _current_record(board: UnicornBoard) -> tuple | None:
+    if board.symbol_sizes.get("records") != 2 * SESSION.size:
+        raise ValueError(f"the firmware's session records take {board.symbol_sizes.get('records')} bytes, "
+                         f"this reader expects 2 x {SESSION.size}: npin_session_t changed")
     raw = board.read_memory(board.symbols["records"], 2 * SESSION.size)
     best = None
     for i in range(2):

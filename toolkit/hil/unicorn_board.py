@@ -61,9 +61,11 @@ class UnicornBoard:
             for sec in e.iter_sections():
                 if sec["sh_flags"] & 2 and board.ram_origin <= sec["sh_addr"] < board.ram_origin + board.ram_size:
                     ranges.append((sec["sh_addr"], sec["sh_size"]))
+            sizes = {}
             for sym in e.get_section_by_name(".symtab").iter_symbols():
                 symbols[sym.name] = sym["st_value"]
-        self.symbols = symbols
+                sizes[sym.name] = sym["st_size"]
+        self.symbols, self.symbol_sizes = symbols, sizes
         top = symbols["__stack_top"]
         # what a snapshot must hold: the statics and the stack (the rest of RAM is never touched)
         lo = min(a for a, _ in ranges) if ranges else board.ram_origin
