@@ -16,6 +16,8 @@ from quant.pin_fixed import PinParams
 
 from .board_target import BoardTarget
 from .params_block import params_block, params_id_of
+from .protocol import OVERHEAD as FRAME_OVERHEAD
+from .protocol import PART_BLOCK, STEP_RECORD
 from .slab import FLAG_Q7, LAYOUT_VERSION, fit_message, slab_layout
 
 HERE = Path(__file__).resolve().parent
@@ -26,11 +28,8 @@ KERNEL_FILES = {"portable": ("npin_kernels_ref.c",), "m4": ("npin_kernels_m4.c",
 APP_FILES = ("npin_proto.h", "npin_crc32.h", "npin_crc32.c", "npin_cobs.h", "npin_cobs.c",
              "npin_params_block.h", "npin_params_block.c", "npin_service.h", "npin_service.c",
              "npin_main.c")
-JOURNAL_HEAD = 4 + 8 * 4
-PART_BLOCK = 32
+JOURNAL_HEAD = 4 + 8 * 4  # NPIN_JOURNAL_HEAD
 RAM_MISC_BYTES = 512  # the service struct, the session records, libc's and the vector table's .data/.bss
-FRAME_OVERHEAD = 10
-STEP_RECORD = 12
 
 
 class FirmwareGenError(NpinError, ValueError):
@@ -58,12 +57,18 @@ def _cobs_max(n: int) -> int:
     return n + n // 254 + 1
 
 
+def max_payload_for(dims: int, slots: int, per_frame: int = 4) -> int:
+    """The largest payload a build takes: a PUSH of `per_frame` vectors (at most one ring's worth),
+    16 STEP records, a HELLO."""
+    return max(4 + min(per_frame, slots) * 2 * dims, 4 + 16 * STEP_RECORD.size, 80)
+
+
 def ram_plan(board: BoardTarget, dims: int, facets: int, slots: int, facet_format: str = "q15") -> RamPlan:
     """Static RAM the firmware takes on `board` (the linker script asserts the same bound). A PUSH
     frame carries up to 4 vectors, fewer where the buffers it sizes would not fit the RAM."""
     layout = slab_layout(dims, facets, slots, facet_format)
     for per_frame in range(min(4, slots), 0, -1):
-        max_payload = max(4 + per_frame * 2 * dims, 4 + 16 * STEP_RECORD, 80)
+        max_payload = max_payload_for(dims, slots, per_frame)
         rx = (_cobs_max(FRAME_OVERHEAD + max_payload) + 2 + 7) & ~7
         resp = (FRAME_OVERHEAD + max_payload + 7) & ~7
         journal = (JOURNAL_HEAD + layout.state_bytes + 4 * slots + max_payload + 7) & ~7  # NPIN_JOURNAL_BYTES

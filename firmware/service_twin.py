@@ -9,6 +9,7 @@ from quant.pin_fixed import PinParams
 
 from .host_build import cffi_module
 from .params_block import params_block
+from .project_gen import max_payload_for
 from .slab import layout_of
 
 ROOT = Path(__file__).resolve().parent
@@ -44,7 +45,7 @@ class ServiceTwinPort:
         self.ffi, self.lib = load()
         self.params = params
         self.capacity = layout_of(params).total_bytes
-        self.max_payload = max_payload or max(4 + min(4, params.slots) * 2 * params.dims, 196)
+        self.max_payload = max_payload or max_payload_for(params.dims, params.slots)
         self.block = params_block(params) if block is None else block
         self._rx = bytearray()
         self.boot(cold=True)

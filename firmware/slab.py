@@ -184,12 +184,17 @@ def read_state(buf) -> dict:
     return state
 
 
-def reference_state(ref: PinFixed) -> dict:
-    """The same dictionary as ``read_state`` for the Python reference."""
+def slab_image(ref: PinFixed) -> bytes:
+    """The whole slab the firmware would hold in the reference's state, byte for byte."""
     lay = layout_of(ref.params)
     buf = bytearray(lay.total_bytes)
     write_state(buf, lay, ref)
-    return read_state(buf)
+    return bytes(buf)
+
+
+def reference_state(ref: PinFixed) -> dict:
+    """The same dictionary as ``read_state`` for the Python reference."""
+    return read_state(slab_image(ref))
 
 
 def state_digest(ref: PinFixed) -> int:

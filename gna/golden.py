@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.arrays import read_npz
+
 from .emulator import RunResult
 from .ir import GnaModel
 from .model_io import model_from_arrays, model_to_arrays
@@ -23,8 +25,7 @@ def save_case(path: Path, kind: str, model: GnaModel, x: np.ndarray, result: Run
 
 
 def load_case(path: Path) -> tuple[dict, GnaModel, np.ndarray, list[np.ndarray]]:
-    with np.load(path, allow_pickle=False) as data:
-        d = {k: data[k] for k in data.files}
+    d = read_npz(path, "golden case")
     meta = json.loads(bytes(d["meta.json"]).decode())
     model = model_from_arrays(d, str(path))
     outs = [d[f"output{i}"] for i in range(len(model.operations))]
@@ -52,8 +53,7 @@ def save_graph_case(path: Path, kind: str, graph, steps: list, meta: dict) -> No
 def load_graph_case(path: Path) -> tuple[dict, object, list]:
     from .graph import graph_from_arrays
 
-    with np.load(path, allow_pickle=False) as data:
-        d = {k: data[k] for k in data.files}
+    d = read_npz(path, "golden graph case")
     meta = json.loads(bytes(d["meta.json"]).decode())
     graph = graph_from_arrays(d, str(path))
     steps = []

@@ -47,10 +47,12 @@ def model_from_arrays(data, where: str = "model", chain: bool = True) -> GnaMode
         doc = json.loads(bytes(data["model.json"]).decode())
     except (KeyError, ValueError) as e:
         raise GnaModelError(None, where, "not an npin GNA model (no readable model.json)") from e
+    if not isinstance(doc, dict):
+        raise GnaModelError(None, where, "not an npin GNA model (model.json is not an object)")
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise GnaModelError(None, where, f"format {doc.get('format')} v{doc.get('version')}; this npin reads {FORMAT} v{VERSION}")
     ops = []
-    entries = doc.get("operations") if isinstance(doc, dict) else None
+    entries = doc.get("operations")
     if not isinstance(entries, list):
         raise GnaModelError(None, where, "model.json has no list of operations")
     for i, entry in enumerate(entries):

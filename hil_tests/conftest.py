@@ -9,8 +9,7 @@ import pytest
 
 from toolkit.boards import DEFAULT_BOARD, load_board
 from toolkit.hil.target import open_target
-from toolkit.pin.params_io import load_params
-from toolkit.pin.synth import SyntheticPin, synthetic_pin
+from toolkit.pin.synth import SyntheticPin, pin_under_test
 
 
 def pytest_addoption(parser):
@@ -39,14 +38,7 @@ def pytest_addoption(parser):
 def hil_pin(request) -> SyntheticPin:
     """The Pin under test and a source of intent streams for it."""
     opt = request.config.getoption
-    if opt("--pin"):
-        params, scale, _, _ = load_params(opt("--pin"))
-        return SyntheticPin.from_params(params, scale)
-    shape, fmt = load_board(opt("--board")).hil_shape, "q15"
-    if opt("--shape"):
-        fields = opt("--shape").split(",")
-        shape, fmt = tuple(int(v) for v in fields[:3]), (fields[3] if len(fields) > 3 else "q15")
-    return synthetic_pin(*shape, seed=11, facet_format=fmt)
+    return pin_under_test(opt("--pin"), opt("--shape"), load_board(opt("--board")).hil_shape)
 
 
 @pytest.fixture(scope="session")

@@ -24,11 +24,14 @@ static void put32(uint8_t *p, uint32_t v)
     put16(p + 2, v >> 16);
 }
 
-uint32_t npin_state_digest(const uint8_t *slab)
+/* The mutable state's length: the header and m through thr (the digest's and the journal's range). */
+static uint32_t state_bytes(const uint8_t *slab)
 {
     const npin_header_t *h = (const npin_header_t *)(const void *)slab;
-    return npin_crc32(0, slab, NPIN_STATE_BYTES(h->dims, h->facets, h->slots, NPIN_FACET_BYTES(h->flags)));
+    return NPIN_STATE_BYTES(h->dims, h->facets, h->slots, NPIN_FACET_BYTES(h->flags));
 }
+
+uint32_t npin_state_digest(const uint8_t *slab) { return npin_crc32(0, slab, state_bytes(slab)); }
 
 /* Stores before it reach memory before stores after it: the compiler may not move them across,
  * and on Arm neither may the write buffer (a reset drops what it still holds). */
@@ -110,12 +113,6 @@ static int journal_undo(npin_service_t *s)
         used += len;
     }
     return 0;
-}
-
-static uint32_t state_bytes(const uint8_t *slab)
-{
-    const npin_header_t *h = (const npin_header_t *)(const void *)slab;
-    return NPIN_STATE_BYTES(h->dims, h->facets, h->slots, NPIN_FACET_BYTES(h->flags));
 }
 
 /* Write the header and CRC around the payload already in buf. */
@@ -251,7 +248,26 @@ void npin_service_boot(npin_service_t *s)
  * its response payload at out and returns its length; or returns -1 after sending an ERROR itself,
  * having changed nothing. */
 
-#define JOURNAL_FULL "the journal cannot hold this command's changes"
+/* journal_begin for a handler that undoes by copying back `n` ranges; on failure the ERROR naming
+ * `what` is sent and -1 returned. */
+static int journal_undo_ranges(npin_service_t *s, uint32_t seq, const char *what, const uint32_t *ranges,
+                               uint32_t n)
+{
+    if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, n) == 0) return 0;
+    send_error(s, seq, NPIN_E_ARG, what);
+    return -1;
+}
+
+/* The same for a handler that changes the state range only (STEP, FEEDBACK). */
+static int journal_state(npin_service_t *s, uint32_t seq, const char *what)
+{
+    uint32_t ranges[2];
+    ranges[0] = 0u;
+    ranges[1] = state_bytes(s->slab);
+    return journal_undo_ranges(s, seq, what, ranges, 1u);
+}
+
+#define JOURNAL_FULL ": the journal cannot hold this command's changes"
 
 static int32_t do_push(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32_t len, uint8_t *out)
 {
@@ -267,10 +283,7 @@ static int32_t do_push(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32
         uint32_t a = n < r - first ? n : r - first;
         uint32_t ranges[8] = {0u, NPIN_STATE_BYTES(d, k, r, fb), NPIN_OFF_STAMP(d, k, r, fb), 4u * r,
                               NPIN_OFF_RING(d, k, r, fb) + first * vec, a * vec, NPIN_OFF_RING(d, k, r, fb), (n - a) * vec};
-        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, n > a ? 4u : 3u) != 0) {
-            send_error(s, seq, NPIN_E_ARG, "PUSH: " JOURNAL_FULL);
-            return -1;
-        }
+        if (journal_undo_ranges(s, seq, "PUSH" JOURNAL_FULL, ranges, n > a ? 4u : 3u) != 0) return -1;
     }
     for (i = 0; i < count; ++i) npin_push(s->slab, (const int16_t *)(const void *)(p + 4u + i * vec));
     put16(out, count);
@@ -294,13 +307,7 @@ static int32_t do_step(npin_service_t *s, uint32_t seq, const uint8_t *p, uint32
         send_error(s, seq, NPIN_E_ARG, "STEP: count is 0 or its records exceed max_payload");
         return -1;
     }
-    {
-        uint32_t ranges[2] = {0u, state_bytes(s->slab)};
-        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, 1u) != 0) {
-            send_error(s, seq, NPIN_E_ARG, "STEP: " JOURNAL_FULL);
-            return -1;
-        }
-    }
+    if (journal_state(s, seq, "STEP" JOURNAL_FULL) != 0) return -1;
     while (done < count) {
         npin_event_t ev;
         uint8_t *r = out + 4u + done * NPIN_STEP_RECORD;
@@ -349,13 +356,7 @@ static int32_t do_feedback(npin_service_t *s, uint32_t seq, const uint8_t *p, ui
     facet = get16(p);
     sign = (int16_t)get16(p + 2);
     if (facet >= h->facets || (sign != 1 && sign != -1)) goto bad;
-    {
-        uint32_t ranges[2] = {0u, state_bytes(s->slab)};
-        if (journal_begin(s, NPIN_JOURNAL_UNDO, ranges, 1u) != 0) {
-            send_error(s, seq, NPIN_E_ARG, "FEEDBACK: " JOURNAL_FULL);
-            return -1;
-        }
-    }
+    if (journal_state(s, seq, "FEEDBACK" JOURNAL_FULL) != 0) return -1;
     npin_feedback(s->slab, facet, sign);
     put16(out, facet);
     put16(out + 2, (uint16_t)((const int16_t *)(const void *)(s->slab + NPIN_OFF_THR(h->dims, h->facets, h->slots,

@@ -8,11 +8,12 @@ from common.files import write_run_file
 
 from ..boards import DEFAULT_BOARD, load_board
 
-COMMAND_NAMES = ("step", "push", "feedback", "reset")
 HIL_TESTS = Path(__file__).resolve().parents[2] / "hil_tests"
 
 
 def register(sub) -> None:
+    from ..hil.reset_sweep import COMMANDS
+
     hil = sub.add_parser("hil", help="hardware-in-the-loop tests").add_subparsers(dest="hil_command", required=True)
     p = hil.add_parser("run", help="build, boot (QEMU or --port) and run the HIL suite")
     p.add_argument("--board", default=DEFAULT_BOARD)
@@ -38,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help="a board with a CMSDK UART (the MPS2 boards)")
     p.add_argument("--shape", default="512,16,32", help="D,K,slots[,q15|q7] of a synthetic Pin (default: the mission)")
     p.add_argument("--pin", help="quantized Pin (*.q15.json) instead of a synthetic one")
-    p.add_argument("--command", choices=COMMAND_NAMES, default="step")
+    p.add_argument("--command", choices=COMMANDS, default="step")
     p.add_argument("--every", type=int, default=1, help="cut at every N-th instruction (1: all of them)")
     p.add_argument("--seed", type=int, default=5, help="seed of the stream that brings the Pin to a live state")
     p.add_argument("--workdir", default="build/sweep")
@@ -118,46 +119,26 @@ def cmd_run(args) -> int:
     return rc
 
 
-def _sweep_pin(args):
-    from ..pin.params_io import load_params
-    from ..pin.synth import SyntheticPin, synthetic_pin
-
-    if args.pin:
-        params, scale, _, _ = load_params(args.pin)
-        return SyntheticPin.from_params(params, scale)
-    fields = args.shape.split(",")
-    try:
-        d, k, r = (int(v) for v in fields[:3])
-    except ValueError:
-        raise ConfigError(f"--shape {args.shape!r} is not D,K,slots", "e.g. --shape 512,16,32") from None
-    return synthetic_pin(d, k, r, seed=11, facet_format=fields[3] if len(fields) > 3 else "q15")
-
-
 def cmd_reset_sweep(args) -> int:
     import time
 
-    from quant.pin_fixed import FIRED, PinFixed
+    from quant.pin_fixed import PinFixed
 
-    from ..hil.reset_sweep import CommandSweep, prepare_stream
+    from ..hil.reset_sweep import CommandSweep, prepare_stream, vectors_before_a_fire
     from ..hil.target import prepare
     from ..hil.unicorn_board import UnicornBoard
+    from ..pin.synth import pin_under_test
     from ..progress import progress_bar
 
     if args.every < 1:
         raise ConfigError(f"--every {args.every} is below 1", "--every 1 cuts at every instruction")
     UnicornBoard.check(load_board(args.board))
-    pin = _sweep_pin(args)
+    pin = pin_under_test(args.pin, args.shape, (512, 16, 32))
     board, build = prepare(args.board, pin.params, Path(args.workdir))
     emu = UnicornBoard(build.elf, board)
     ref = PinFixed(pin.params)
     xs, intents = pin.stream_q15(400, seed=args.seed)
-    # stream until the next vector makes the Pin fire: the swept STEP then sends an EVENT too
-    probe, warmup = PinFixed(pin.params), 8
-    for i, x in enumerate(xs[:-1]):
-        probe.push(x)
-        if probe.step()[0] == FIRED and i >= 8:
-            warmup = i
-            break
+    warmup = vectors_before_a_fire(pin.params, xs)  # the swept STEP then sends an EVENT too
     client = prepare_stream(emu, ref, xs, intents, warmup)
     cmd = CommandSweep(emu, client, ref, args.command, xs[warmup])
     shape = f"D={pin.params.dims} K={pin.params.n_facets} slots={pin.params.slots}"

@@ -75,9 +75,10 @@ def seeds(harness: str, params) -> dict[str, bytes]:
 
 def block_file(params, path: Path) -> Path:
     from firmware.params_block import params_block
+    from firmware.project_gen import max_payload_for
     from firmware.slab import layout_of
 
-    max_payload = max(4 + min(4, params.slots) * 2 * params.dims, 196)
+    max_payload = max_payload_for(params.dims, params.slots)
     path.write_bytes(struct.pack("<II", layout_of(params).total_bytes, max_payload) + params_block(params))
     return path
 

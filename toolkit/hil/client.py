@@ -39,6 +39,8 @@ class PartsMissing(list):
     def __init__(self, round_: int, blocks: list[int]):
         super().__init__(blocks)
         self.round = round_
+
+
 MAX_REBOOTS_PER_REQUEST = 50
 DAMAGED = (P.E_CRC, P.E_COBS, P.E_TRUNCATED, P.E_OVERSIZE)
 
@@ -55,7 +57,6 @@ class PinClient:
         self.resend_damaged = False   # a lossy link: resend what arrived damaged instead of failing,
         #                               at once when any frame arrives damaged, and time out adaptively
         self.min_timeout = 0.01
-        self.use_parts = True         # stage big requests in PART frames where the device takes them
         self.part_blocks = 4          # PART size in 32-byte blocks, fitted to the loss seen
         self.parts_sent = self.parts_lost = 0
         self._rtt: dict[int, tuple[float, float]] = {}  # per message type: smoothed RTT, its variation
@@ -99,11 +100,10 @@ class PinClient:
                 else:
                     self.timeouts += 1
                 return None
-            if f.seq == seq and f.type == msg_type | P.RESPONSE and not (
-                    msg_type == P.HELLO and P.Hello.parse(f.payload).flags & P.FLAG_BANNER):
+            banner = f.type == P.HELLO | P.RESPONSE and bool(P.Hello.parse(f.payload).flags & P.FLAG_BANNER)
+            if f.seq == seq and f.type == msg_type | P.RESPONSE and not banner:
                 return f
-            if f.type == P.HELLO | P.RESPONSE and P.Hello.parse(f.payload).flags & P.FLAG_BANNER \
-                    and msg_type != P.HELLO:
+            if banner and msg_type != P.HELLO:
                 self._aside(f)
                 self.reboots_seen += 1
                 if not self.banners[-1].flags & P.FLAG_WARM:
@@ -111,10 +111,10 @@ class PinClient:
                                      "outstanding: its Pin was reloaded from flash",
                                      "check the parameter block and that retained RAM (.noinit) survives resets")
                 return REBOOTED
-            if f.type == P.ERROR and f.seq == seq and struct.unpack_from("<H", f.payload)[0] == P.E_PARTS:
-                return PartsMissing(*P.missing_blocks(f.payload))
             if f.type == P.ERROR:
                 code, text = P.parse_error(f.payload)
+                if code == P.E_PARTS and f.seq == seq:
+                    return PartsMissing(*P.missing_blocks(f.payload))
                 # Errors the device cannot pin to a sequence number (CRC, oversize ...) are about
                 # the frame just sent; a parameter error without one is a boot message.
                 if f.seq == P.NO_SEQ and code in DAMAGED and self.resend_damaged:
@@ -199,7 +199,8 @@ class PinClient:
         two answers, is lost; each answer names its round, so a late one is recognised."""
         seq = self.seq
         crc = P.crc32(payload)
-        pending = set(range(-(-len(payload) // P.PART_BLOCK)))
+        every = set(range(-(-len(payload) // P.PART_BLOCK)))
+        pending = every
         attempt = rounds = backoff = 0
         while attempt <= self.retries and rounds < 64 * (self.retries + 1):
             rounds += 1
@@ -227,10 +228,10 @@ class PinClient:
                 self.parts_sent += len(runs)
                 self.parts_lost += sum(any(b + i in missing for i in range(k)) for b, k in runs)
                 self._fit_part_size()
-                pending = missing & set(range(-(-len(payload) // P.PART_BLOCK))) or pending
+                pending = missing & every or pending
                 continue
             if f == REBOOTED:  # the device forgot the parts it had
-                pending = set(range(-(-len(payload) // P.PART_BLOCK)))
+                pending = every
                 continue
             # nothing: ask again with the request alone; its answer says what is missing
             pending = set()
@@ -268,7 +269,7 @@ class PinClient:
         """PUSH the rows, as many frames as max_payload needs; returns the last (count, fill, overrun)."""
         xs = np.ascontiguousarray(xs, dtype="<i2")
         per = max(1, (self.hello_info.max_payload - 4) // (2 * xs.shape[1])) if self.hello_info else len(xs)
-        staged = self.use_parts and self.resend_damaged and self.hello_info is not None and self.hello_info.flags & P.FLAG_PARTS
+        staged = self.resend_damaged and self.hello_info is not None and self.hello_info.flags & P.FLAG_PARTS
         for i in range(0, len(xs), per):
             payload = struct.pack("<HH", len(xs[i:i + per]), 0) + xs[i:i + per].tobytes()
             f = self.request_staged(P.PUSH, payload) if staged else self.request(P.PUSH, payload)

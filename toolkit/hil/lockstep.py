@@ -9,7 +9,7 @@ import numpy as np
 
 from common.errors import MismatchError
 from firmware import protocol as P
-from firmware.slab import layout_of, read_state, state_digest, write_state
+from firmware.slab import layout_of, read_state, reference_state, state_digest
 from quant.pin_fixed import FIRED, PinFixed
 
 
@@ -29,10 +29,7 @@ class LockstepReport:
 
 def state_diff(device: bytes, ref: PinFixed) -> str:
     """Name the first field that differs between the device's slab and the reference's."""
-    lay = layout_of(ref.params)
-    buf = bytearray(lay.total_bytes)
-    write_state(buf, lay, ref)
-    dev, want = read_state(device), read_state(bytes(buf))
+    dev, want = read_state(device), reference_state(ref)
     for name, value in want.items():
         got = dev[name]
         if np.ndim(value) == 0:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from firmware import protocol as P
-from firmware.slab import layout_of, state_digest, write_state
+from firmware.slab import slab_image, state_digest
 from quant.pin_fixed import FIRED, PinFixed
 
 from .client import PinClient
@@ -69,29 +69,33 @@ def _request(command: str, ref: PinFixed, x) -> tuple[int, bytes]:
     return P.RESET, bytes([P.RESET_STATE])
 
 
-def _apply_reference(command: str, ref: PinFixed, x, payload: bytes) -> tuple[bytes | None, list]:
-    """The reference after the command, and what the reply must carry."""
+def _apply_reference(command: str, ref: PinFixed, x, payload: bytes) -> tuple[PinFixed, object, list]:
+    """The reference after the command (`ref` is left as it was), what the reply must carry
+    (STEP: its record, FEEDBACK: the new threshold), and the EVENTs it sends."""
+    after = copy.deepcopy(ref)
     if command == "step":
-        st, ev = ref.step()
-        rec = (st, ev.facet if ev else -1, ev.score_q15 if ev else 0, ev.tool if ev else 0, state_digest(ref))
-        events = [P.DeviceEvent(ev.step, ev.facet, ev.score_q15, ev.tool)] if st == FIRED else []
-        return rec, events
+        st, ev = after.step()
+        rec = (st, ev.facet if ev else -1, ev.score_q15 if ev else 0, ev.tool if ev else 0, state_digest(after))
+        return after, rec, [P.DeviceEvent(ev.step, ev.facet, ev.score_q15, ev.tool)] if st == FIRED else []
     if command == "push":
-        ref.push(x)
-        return None, []
+        after.push(x)
+        return after, None, []
     if command == "feedback":
         facet, sign = struct.unpack("<Hh", payload)
-        ref.feedback(facet, sign)
-        return int(ref.thr_q15[facet]), []
-    ref.__init__(ref.params)
-    return None, []
+        after.feedback(facet, sign)
+        return after, int(after.thr_q15[facet]), []
+    return PinFixed(ref.params), None, []
 
 
-def _slab_bytes(ref: PinFixed) -> bytes:
-    lay = layout_of(ref.params)
-    buf = bytearray(lay.total_bytes)
-    write_state(buf, lay, ref)
-    return bytes(buf)
+def vectors_before_a_fire(params, xs, least: int = 8) -> int:
+    """How many of xs to stream first (at least `least`) so that the next one makes the Pin fire;
+    `least` if none in xs does."""
+    probe = PinFixed(params)
+    for i, x in enumerate(xs[:-1]):
+        probe.push(x)
+        if probe.step()[0] == FIRED and i >= least:
+            return i
+    return least
 
 
 def prepare_stream(board: UnicornBoard, ref: PinFixed, xs, intents, warmup: int) -> PinClient:
@@ -122,9 +126,8 @@ class CommandSweep:
         self.msg, self.payload = _request(command, ref, x)
         self.seq = client.seq
         self.frame = P.frame(self.msg, self.seq, self.payload)
-        want_ref = copy.deepcopy(ref)
-        self.want_reply, self.want_events = _apply_reference(command, want_ref, x, self.payload)
-        self.want_slab = _slab_bytes(want_ref)
+        want_ref, self.want_reply, self.want_events = _apply_reference(command, ref, x, self.payload)
+        self.want_slab = slab_image(want_ref)
         self.snap = board.snapshot()
         self.instructions = self._length()
 

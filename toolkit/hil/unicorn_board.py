@@ -12,9 +12,8 @@ from pathlib import Path
 
 from common.errors import NpinError
 from firmware.board_target import BoardTarget
+from firmware.insn_count import CPU_MODELS
 
-CPU_MODELS = {"cortex-m0": "UC_CPU_ARM_CORTEX_M0", "cortex-m3": "UC_CPU_ARM_CORTEX_M3",
-              "cortex-m4": "UC_CPU_ARM_CORTEX_M4", "cortex-m7": "UC_CPU_ARM_CORTEX_M7"}
 SCS_BASE, SCS_SIZE = 0xE000_0000, 0x10_0000   # system control space: plain memory here
 SCB_AIRCR, SYSRESETREQ = 0xE000_ED0C, 1 << 2
 # CMSDK APB UART: DATA, STATE (bit 0 TX full, bit 1 RX full), CTRL, INTSTATUS, BAUDDIV. The

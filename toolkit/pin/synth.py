@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import ConfigError
 from quant.pin_fixed import FACET_FORMATS, PinParams
 from quant.pin_quantize import InputScale, calibrate_input_scale, quantize_pin
 
@@ -36,6 +37,25 @@ def synthetic_pin(dims: int, facets: int, slots: int, seed: int = 0, facet_forma
     calib, _ = intent_episodes(pc.cfg.facets, 20, 40, noise=0.8, seed=seed + 1)
     scale = calibrate_input_scale(calib)
     return SyntheticPin(np.asarray(pc.cfg.facets), quantize_pin(pc.cfg, scale, facet_format), scale)
+
+
+def pin_under_test(pin_path: str | None, shape: str | None, default: tuple[int, int, int]) -> SyntheticPin:
+    """The Pin a HIL run or a reset sweep streams: a quantized Pin file, else a synthetic Pin of
+    `shape` ("D,K,slots[,q15|q7]") or of `default`."""
+    if pin_path:
+        from .params_io import load_params
+
+        params, scale, _, _ = load_params(pin_path)
+        return SyntheticPin.from_params(params, scale)
+    dims_facets_slots, facet_format = default, "q15"
+    if shape:
+        fields = shape.split(",")
+        try:
+            dims, facets, slots = (int(v) for v in fields[:3])
+        except ValueError:
+            raise ConfigError(f"--shape {shape!r} is not D,K,slots", "e.g. --shape 512,16,32") from None
+        dims_facets_slots, facet_format = (dims, facets, slots), (fields[3] if len(fields) > 3 else "q15")
+    return synthetic_pin(*dims_facets_slots, seed=11, facet_format=facet_format)
 
 
 def hostile_q15(vectors: int, dims: int, seed: int) -> np.ndarray:
