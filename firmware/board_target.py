@@ -31,6 +31,7 @@ class BoardTarget:
     uart_tx_pin: int = 0
     uart_rx_pin: int = 0
     qemu_machine: str | None = None
+    qemu_memory: str = ""         # -m for the emulator: the machine's RAM (some machines accept only one size)
     pio_board: str = ""
     upload: str = "qemu"
     standard_platform: str | None = None

@@ -1,6 +1,8 @@
 """The HIL suite's board fixture. By default: build the firmware for --board, boot it in QEMU, talk
 to its UART over TCP with pyserial. With --port: the same tests on a real board already flashed
-with the same build (HELLO's build id is checked before any test)."""
+with the same build (HELLO's build id is checked before any test). With labgrid's --lg-env: the
+target `main` of that environment (npin boards lg-env), brought up by its NpinStrategy — an emulator
+labgrid starts, a local serial port, or a place reserved on a coordinator."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,19 +36,37 @@ def pytest_addoption(parser):
                 help="vectors streamed in the reset test; default 400, fewer for wide Pins")
 
 
+def pytest_configure(config):
+    # pyserial-labgrid's RFC 2217 client (a farm's network serial ports) still calls setDaemon/setName
+    config.addinivalue_line("filterwarnings", "ignore:set(Daemon|Name)\\(\\) is deprecated:DeprecationWarning")
+
+
 @pytest.fixture(scope="session")
-def hil_pin(request) -> SyntheticPin:
+def lg_strategy(request):
+    """The labgrid environment's NpinStrategy, or None without --lg-env."""
+    if not request.config.getoption("lg_env", None):
+        return None
+    return request.getfixturevalue("target").get_driver("NpinStrategy")
+
+
+@pytest.fixture(scope="session")
+def hil_pin(request, lg_strategy) -> SyntheticPin:
     """The Pin under test and a source of intent streams for it."""
     opt = request.config.getoption
-    return pin_under_test(opt("--pin"), opt("--shape"), load_board(opt("--board")).hil_shape)
+    board_id = lg_strategy.board if lg_strategy is not None else opt("--board")
+    return pin_under_test(opt("--pin"), opt("--shape"), load_board(board_id).hil_shape)
 
 
 @pytest.fixture(scope="session")
-def board(request, hil_pin):
+def board(request, hil_pin, lg_strategy):
     opt = request.config.getoption
-    with open_target(opt("--board"), hil_pin.params, Path(opt("--workdir")), port=opt("--port"),
-                     kernels=opt("--kernels")) as target:
-        yield target
+    if lg_strategy is not None:
+        target = lg_strategy.hil_target(hil_pin.params, kernels=opt("--kernels"))
+    else:
+        target = open_target(opt("--board"), hil_pin.params, Path(opt("--workdir")), port=opt("--port"),
+                             kernels=opt("--kernels"))
+    with target as t:
+        yield t
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ class _ResetPresser(threading.Thread):
     """Presses reset once the stream has passed each of `count` random points, after a random
     0–3 ms more: the press lands wherever board and host happen to be by then."""
 
-    def __init__(self, qemu, count: int, vectors: int, seed: int):
+    def __init__(self, press, count: int, vectors: int, seed: int):
         super().__init__(daemon=True)
-        self.qemu = qemu
+        self.press = press
         self.rng = np.random.default_rng(seed)
         self.targets = sorted(self.rng.integers(0, max(vectors - 1, 1), count).tolist())
         self.progress = 0
@@ -35,13 +35,14 @@ class _ResetPresser(threading.Thread):
                     return
             if self.halt.wait(self.rng.uniform(0, 0.003)):
                 return
-            self.qemu.system_reset()
+            self.press()
             self.done += 1
 
 
 def test_random_resets_during_a_stream_lose_nothing(fresh, hil_pin, board, request, record_property):
-    if not board.emulated:
-        pytest.skip("pressing reset at random instants needs the emulator's QMP monitor")
+    if board.reset_button is None:
+        pytest.skip(f"pressing reset at random instants needs a reset line ({board.where} has none: "
+                    "an emulator's monitor, or a labgrid ResetProtocol driver)")
     client, ref = fresh
     opt = request.config.getoption
     n, resets = min(opt("--vectors"), default_vectors(opt("--reset-vectors"), ref.params.dims)), opt("--resets")
@@ -50,7 +51,7 @@ def test_random_resets_during_a_stream_lose_nothing(fresh, hil_pin, board, reque
     saved = client.resend_damaged, client.timeout, client.retries
     client.resend_damaged, client.timeout, client.retries = True, 0.5, 50  # bytes cut by a reset arrive damaged
     reboots0 = client.reboots_seen
-    presser = _ResetPresser(board.qemu, resets, n, opt("--fault-seed"))
+    presser = _ResetPresser(board.reset_button, resets, n, opt("--fault-seed"))
     presser.start()
     try:
         report = run_lockstep(client, ref, xs[20:], intents[20:], batch=1, advance=presser.advance)

@@ -18,7 +18,7 @@ KEYS = {
     "flash": {"origin", "size", "params_size"},
     "ram": {"origin", "size"},
     "uart": {"kind", "base", "baud", "irq", "init", "tx_pin", "rx_pin"},
-    "qemu": {"machine"},
+    "qemu": {"machine", "memory"},
     "platformio": {"board", "upload", "standard_platform", "standard_board"},
     "hil": {"dims", "facets", "slots"},
 }
@@ -77,6 +77,7 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
         uart_init=tuple(tuple(w) for w in init),
         uart_tx_pin=int(doc["uart"].get("tx_pin", 0)), uart_rx_pin=int(doc["uart"].get("rx_pin", 0)),
         qemu_machine=doc.get("qemu", {}).get("machine"),
+        qemu_memory=doc.get("qemu", {}).get("memory") or f"{_need(doc, 'ram.size', int, where) // 1024}K",
         pio_board=_need(doc, "platformio.board", str, where),
         upload=_need(doc, "platformio.upload", str, where),
         standard_platform=doc["platformio"].get("standard_platform"),

@@ -8,10 +8,10 @@ import traceback
 
 from common.errors import NpinError
 
-from .commands import (bench_cmd, boards_cmd, demo_cmd, docs_cmd, firmware_cmd, fuzz_cmd, gna_cmd, hil_cmd,
-                       pin_cmd, route_cmd, vocoder_cmd)
+from .commands import (bench_cmd, boards_cmd, demo_cmd, docs_cmd, farm_cmd, firmware_cmd, fuzz_cmd, gna_cmd,
+                       hil_cmd, pin_cmd, route_cmd, vocoder_cmd)
 
-COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd, bench_cmd, route_cmd, gna_cmd, vocoder_cmd,
+COMMANDS = (demo_cmd, boards_cmd, pin_cmd, firmware_cmd, hil_cmd, farm_cmd, bench_cmd, route_cmd, gna_cmd, vocoder_cmd,
             docs_cmd, fuzz_cmd)
 
 

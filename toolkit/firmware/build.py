@@ -70,6 +70,11 @@ def section_sizes(elf: Path) -> dict[str, int]:
     return sizes
 
 
+def pio_env_dir(project: Path, board_id: str) -> Path:
+    """Where `pio run` leaves a generated project's outputs (its one env is named after the board)."""
+    return Path(project) / ".pio" / "build" / board_id
+
+
 def build_project(project: Path, verbose: bool = False) -> BuildResult:
     project = Path(project)
     meta_path = project / "npin_project.json"
@@ -82,6 +87,6 @@ def build_project(project: Path, verbose: bool = False) -> BuildResult:
     if res.returncode != 0:
         tail = "\n".join(((res.stdout or "") + (res.stderr or "")).splitlines()[-15:])
         raise BuildError(f"pio run failed for {project}:\n{tail}", f"run 'pio run -d {project}' to see it all")
-    build = project / ".pio" / "build" / meta["board"]
+    build = pio_env_dir(project, meta["board"])
     elf = build / "firmware.elf"
     return BuildResult(project, elf, build / "firmware.hex", meta, section_sizes(elf))

@@ -46,8 +46,8 @@ DAMAGED = (P.E_CRC, P.E_COBS, P.E_TRUNCATED, P.E_OVERSIZE)
 
 
 class PinClient:
-    def __init__(self, link, timeout: float = 5.0, retries: int = 2):
-        self.link, self.timeout, self.retries = link, timeout, retries
+    def __init__(self, link, timeout: float = 5.0, retries: int = 2, where: str = "the device"):
+        self.link, self.timeout, self.retries, self.where = link, timeout, retries, where
         self.seq = 1
         self.hello_info: P.Hello | None = None
         self.events: list[P.DeviceEvent] = []
@@ -170,7 +170,8 @@ class PinClient:
                 continue
             self.retries_used += attempt < self.retries
             attempt += 1
-        raise LinkTimeout(f"no answer to {P.NAMES[msg_type]} seq {seq} after {self.retries + 1} tries",
+        raise LinkTimeout(f"no answer from {self.where} to {P.NAMES[msg_type]} seq {seq} after "
+                          f"{self.retries + 1} tries",
                           "is the board running this firmware? ('npin hil run' checks HELLO first)")
 
     def _fit_part_size(self) -> None:
@@ -238,7 +239,7 @@ class PinClient:
             self.retries_used += attempt < self.retries
             attempt += 1
             backoff += 1
-        raise LinkTimeout(f"no answer to staged {P.NAMES[msg_type]} seq {seq} after {rounds} rounds",
+        raise LinkTimeout(f"no answer from {self.where} to staged {P.NAMES[msg_type]} seq {seq} after {rounds} rounds",
                           "is the board running this firmware? ('npin hil run' checks HELLO first)")
 
     @staticmethod

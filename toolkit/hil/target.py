@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from common.errors import ConfigError, NpinError
 from firmware import protocol as P
@@ -30,12 +31,9 @@ class HilTarget:
     build: BuildResult
     client: PinClient
     link: FrameLink
-    qemu: QemuBoard | None
-    port: str | None
-
-    @property
-    def emulated(self) -> bool:
-        return self.qemu is not None
+    where: str                  # what the reports name: "QEMU mps2-an386", "/dev/ttyACM0", "place P"
+    emulated: bool
+    reset_button: Callable[[], None] | None = None  # reset with RAM kept: QMP, or a labgrid ResetProtocol
 
 
 def check_identity(client: PinClient, meta: dict) -> P.Hello:
@@ -65,6 +63,18 @@ def prepare(board_id: str, params: PinParams, workdir: Path,
     return board, build
 
 
+def connect(board: BoardTarget, params: PinParams, build: BuildResult, port, where: str, emulated: bool,
+            reset_button: Callable[[], None] | None = None, timeout: float = 5.0) -> HilTarget:
+    """Frames over `port` (anything pyserial-shaped), the line drained, HELLO checked, in sync."""
+    link = FrameLink(port)
+    client = PinClient(link, timeout=timeout, where=where)
+    for f in link.drain(0.3):  # the boot banner (QEMU) or whatever was on the line
+        client._aside(f)
+    check_identity(client, build.meta)
+    client.sync()
+    return HilTarget(board, params, build, client, link, where, emulated, reset_button)
+
+
 @contextlib.contextmanager
 def open_target(board_id: str, params: PinParams, workdir: Path, port: str | None = None,
                 timeout: float = 5.0, kernels: str = "portable"):
@@ -73,20 +83,14 @@ def open_target(board_id: str, params: PinParams, workdir: Path, port: str | Non
     if port:
         import serial  # pyserial
 
-        ser = serial.serial_for_url(port, baudrate=board.baud, timeout=0.05)
+        ser, where, reset_button = serial.serial_for_url(port, baudrate=board.baud, timeout=0.05), port, None
     elif board.qemu_machine:
         qemu = QemuBoard(board.qemu_machine, build.elf, Path(workdir) / f"{board_id}.qemu.log").start()
-        ser = qemu.serial
+        ser, where, reset_button = qemu.serial, f"QEMU {board.qemu_machine}", qemu.system_reset
     else:
         raise ConfigError(f"board {board_id} has no emulator", "connect it and pass --port /dev/ttyACM0")
     try:
-        link = FrameLink(ser)
-        client = PinClient(link, timeout=timeout)
-        for f in link.drain(0.3):  # the boot banner (QEMU) or whatever was on the line
-            client._aside(f)
-        check_identity(client, build.meta)
-        client.sync()
-        yield HilTarget(board, params, build, client, link, qemu, port)
+        yield connect(board, params, build, ser, where, qemu is not None, reset_button, timeout)
     finally:
         if qemu is not None:
             qemu.stop()
