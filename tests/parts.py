@@ -37,6 +37,8 @@ def _speech() -> str | None:
 PROBES = {
     "arm": lambda: None if shutil.which("arm-none-eabi-gcc") else "arm-none-eabi-gcc is not installed (./run test installs it)",
     "qemu": lambda: None if shutil.which("qemu-system-arm") else "qemu-system-arm is not installed (./run test installs it)",
+    "ser2net": lambda: None if shutil.which("ser2net") or Path("/usr/sbin/ser2net").exists()
+    else "ser2net is not installed (labgrid's exporter serves serial ports with it; ./run test installs it)",
     "libgna": _libgna,
     "clinc": lambda: None if (CLINC / "data_full.json").exists() else f"CLINC150 is not at {CLINC} (the shared datasets)",
     "speech": _speech,

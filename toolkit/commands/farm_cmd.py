@@ -103,9 +103,8 @@ def cmd_run(args) -> int:
         raise ConfigError(f"--jobs {args.jobs} is below 1", "--jobs 1 runs the places one after another")
     if args.vectors < 1:
         raise ConfigError(f"--vectors {args.vectors} is below 1", "e.g. --vectors 2000")
-    vanished = None
     if args.coordinator:
-        coordinator = args.coordinator
+        coordinator, vanished = args.coordinator, None
     else:
         state = FarmState.require(Path(args.dir))
         coordinator = state.coordinator

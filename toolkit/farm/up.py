@@ -15,7 +15,7 @@ from pathlib import Path
 from common.errors import ConfigError, NpinError
 
 from ..boards import load_board
-from ..hil.qemu import QemuBoard, _free_port
+from ..hil.qemu import QemuBoard
 from ..hil.target import prepare
 from ..pin.synth import pin_under_test
 from .lgclient import LabgridClient, labgrid_bin
@@ -70,10 +70,10 @@ def _wait_listening(bind: str, port: int, proc: subprocess.Popen, what: str, log
     raise NpinError(f"{what} did not listen on {bind}:{port} within {timeout:.0f} s", f"see {log}")
 
 
-def ser2net_shim(farm_dir: Path, bind: str) -> Path:
+def ser2net_shim(farm_dir: Path, bind: str, real: str | None = None) -> Path:
     """labgrid's exporter starts ser2net listening on every address; this shim, first on the
-    exporter's PATH, passes the same arguments with the listener bound to `bind`."""
-    real = shutil.which("ser2net") or ("/usr/sbin/ser2net" if Path("/usr/sbin/ser2net").exists() else None)
+    exporter's PATH, passes the same arguments with the listener bound to `bind`. Returns its folder."""
+    real = real or shutil.which("ser2net") or ("/usr/sbin/ser2net" if Path("/usr/sbin/ser2net").exists() else None)
     if real is None:
         raise ConfigError("ser2net is not installed (labgrid's exporter serves serial ports with it)",
                           "./run installs it (Debian package ser2net)")
