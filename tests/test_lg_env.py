@@ -112,3 +112,59 @@ def test_merged_junit_has_a_suite_per_place_and_a_failure_for_a_place_without_re
     counts = read_junit(ok_dir / "junit.xml")
     assert (counts.tests, counts.passed, counts.failed) == (2, 1, 1)
     assert counts.failures == [("t2", "LinkTimeout: no answer from place a")]
+
+
+@needs("qemu", "arm")
+def test_strategy_flashes_the_elf_it_built_through_the_targets_flasher(tmp_path):
+    """A lab's board has a flasher (OpenOCDDriver, …): the strategy loads the ELF this run built
+    before it checks HELLO. Here a flasher that records, beside the emulator."""
+    env = tmp_path / "env.yaml"
+    assert npin("boards", "lg-env", "mps2-an386", "--workdir", str(tmp_path / "w"), "-o", str(env)).returncode == 0
+    doc = yaml.safe_load(env.read_text())
+    record = tmp_path / "flashed.txt"
+    doc["imports"].append(str(Path(__file__).parent / "data" / "labgrid" / "recording_flasher.py"))
+    doc["targets"]["main"]["drivers"].insert(1, {"RecordingFlasher": {"record": str(record)}})
+    env.write_text(yaml.safe_dump(doc))
+    res = npin("hil", "run", "--lg-env", str(env), "-k", "identity", "--vectors", "50")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    elf = firmware_elf(load_board("mps2-an386"), tmp_path / "w").resolve()
+    assert record.read_text().splitlines() == [str(elf)]
+
+
+def test_a_power_switch_is_not_taken_for_a_reset_line(tmp_path):
+    """labgrid's power drivers offer ResetProtocol as a power cycle, which loses RAM; the reset tests
+    need a reset that keeps it, so the strategy leaves `reset` unbound beside a power switch."""
+    env = tmp_path / "env.yaml"
+    assert npin("boards", "lg-env", "nucleo_f446re", "--port", "/dev/ttyACM7", "-o", str(env)).returncode == 0
+    doc = yaml.safe_load(env.read_text())
+    doc["targets"]["main"]["drivers"].insert(1, {"ExternalPowerDriver": {"cmd_on": "true", "cmd_off": "true"}})
+    env.write_text(yaml.safe_dump(doc))
+    strategy = Environment(str(env)).get_target("main").get_driver("NpinStrategy", activate=False)
+    assert type(strategy.power).__name__ == "ExternalPowerDriver" and strategy.reset is None
+
+
+@needs("qemu", "arm")
+def test_open_lg_target_hands_over_a_ready_board_and_stops_the_emulator_after(tmp_path):
+    """What `npin bench --lg-env` and `--place` open: the board ready, HELLO checked; labgrid's
+    environment cleaned up afterwards (no emulator left running)."""
+    from toolkit.hil.lg_env import open_lg_target
+    from toolkit.pin.synth import pin_under_test
+
+    env = tmp_path / "env.yaml"
+    assert npin("boards", "lg-env", "netduinoplus2", "--workdir", str(tmp_path / "w"), "-o", str(env)).returncode == 0
+    board = load_board("netduinoplus2")
+    elf = str(firmware_elf(board, tmp_path / "w"))
+    with open_lg_target(env, pin_under_test(None, None, board.hil_shape).params) as target:
+        hello = target.client.hello()
+        assert hello.board == "netduinoplus2" and hello.build_id.hex() == target.build.meta["build_id"]
+        assert target.emulated and target.reset_button is not None and target.where.startswith("labgrid target main")
+        assert any(elf in p.read_text() for p in Path("/proc").glob("[0-9]*/cmdline") if _readable(p))
+    assert not any(elf in p.read_text() for p in Path("/proc").glob("[0-9]*/cmdline") if _readable(p))
+
+
+def _readable(path: Path) -> bool:
+    try:
+        path.read_text()
+        return True
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ from firmware.project_gen import generate_project
 from ..boards import load_board
 from ..firmware.build import build_project
 from ..hil.lockstep import run_lockstep
+from ..hil.lg_env import open_lg_target
 from ..hil.target import open_target
 from ..pin.synth import synthetic_pin
 from ..progress import progress_bar
@@ -41,7 +42,9 @@ def _compiler() -> str:
 
 
 def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str = "", serial_vectors: int = 300,
-              host: bool = True) -> dict:
+              host: bool = True, lg_env: Path | None = None) -> dict:
+    """`port`: a real board's serial port; `lg_env`: a labgrid environment (npin boards lg-env) whose
+    target is the board; neither: the board's emulator, if it has one."""
     board = load_board(board_id)
     kernel_sets = ["portable"] + (["m4"] if board.has_dsp else [])
     metrics: dict[str, float] = {}
@@ -71,8 +74,10 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                 metrics[f"insn.{kern}.step.{shape}"] = measure_shape(cc, board, shape)
             energy[kern] = decision_energy(int(metrics[f"insn.{kern}.step.routing"]), ROUTING_STEPS_PER_DECISION)
             advance()
-        if board.emulated or port:
-            with open_target(board_id, pin.params, workdir / "serial", port=port) as target:
+        if board.emulated or port or lg_env:
+            opened = (open_lg_target(lg_env, pin.params) if lg_env
+                      else open_target(board_id, pin.params, workdir / "serial", port=port))
+            with opened as target:
                 rtts = []
                 for _ in range(20):
                     t0 = time.perf_counter()  # a monotonic clock: the wall clock may step
@@ -108,6 +113,7 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
         "meta": {"board": board_id, "date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "git": _git_commit(), "compiler": _compiler(), "cflags": f"-Os -mcpu={board.cpu} -mthumb {cflags}".strip(),
                  "builds": builds, "hil_shape": list(board.hil_shape), "port": port,
+                 "lg_env": str(lg_env) if lg_env else None,
                  "grid": {"dims": list(DIMS), "facets": list(FACETS)},
                  "shapes": {name: list(shape) for name, shape in SHAPES.items()}},
         "fits": fits,

@@ -17,6 +17,9 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="HIL regression benchmark: instructions, link, sizes, host speed")
     p.add_argument("--board", default=DEFAULT_BOARD)
     p.add_argument("--port", help="a real board's serial port (default: the board's emulator)")
+    p.add_argument("--lg-env", help="a labgrid environment (npin boards lg-env) whose target main is the board")
+    p.add_argument("--place", help="a labgrid place, held for the run (board from its board= tag)")
+    p.add_argument("--coordinator", help="the place's coordinator HOST:PORT (default: LG_COORDINATOR, else the local farm's)")
     p.add_argument("--baseline", help="a previous run's JSON (or 'latest' in --out) to compare with")
     p.add_argument("--out", default="build/bench", help="results store and reports (default build/bench)")
     p.add_argument("--cflags", default="", help="extra compiler flags for the firmware builds")
@@ -39,9 +42,25 @@ def _load_baseline(arg: str | None, out: Path, board: str) -> dict | None:
 
 
 def cmd_bench(args) -> int:
+    given = [f for f, v in (("--port", args.port), ("--lg-env", args.lg_env), ("--place", args.place)) if v]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)} each name the board; give one", "e.g. --place mps2-an386-1")
+    if args.place:
+        from ..farm.lgclient import held_place
+
+        with held_place(args.place, Path(args.out) / "work" / "lg", args.coordinator) as (board_id, env_file):
+            args.place, args.lg_env, args.board = None, str(env_file), board_id
+            return cmd_bench(args)
+    if args.lg_env:
+        from ..hil.lg_env import board_of
+
+        if not Path(args.lg_env).is_file():
+            raise ConfigError(f"no labgrid environment at {args.lg_env}", "write one: npin boards lg-env BOARD")
+        args.board = board_of(args.lg_env)
     out = Path(args.out)
     baseline = _load_baseline(args.baseline, out, args.board)
-    result = run_bench(args.board, out / "work", port=args.port, cflags=args.cflags, host=not args.no_host)
+    result = run_bench(args.board, out / "work", port=args.port, cflags=args.cflags, host=not args.no_host,
+                       lg_env=Path(args.lg_env) if args.lg_env else None)
     path = store_run(result, out)
     verdicts = compare(result["metrics"], baseline["metrics"] if baseline else None, args.exact_tolerance,
                        args.noisy_ratio)

@@ -91,6 +91,7 @@ def cmd_run(args) -> int:
     if args.place:
         return _run_on_place(args)
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
+            "-o", "junit_family=legacy",  # keeps the tests' recorded figures (throughput, faults) in the JUnit
             f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
             f"--kernels={args.kernels}"]
     for flag, value in (("--port", args.port), ("--lg-env", args.lg_env), ("--pin", args.pin), ("--shape", args.shape),
@@ -136,28 +137,11 @@ def cmd_run(args) -> int:
 
 
 def _run_on_place(args) -> int:
-    """The suite on a labgrid place: an environment for it, the place held for the run."""
-    from ..farm.lgclient import LabgridClient, default_coordinator
-    from ..hil.lg_env import lg_env, write_lg_env
+    """The suite on a labgrid place, held for the run."""
+    from ..farm.lgclient import held_place
 
-    client = LabgridClient(args.coordinator or default_coordinator())
-    place = client.place(args.place)
-    if place is None:
-        raise ConfigError(f"no place {args.place} on the coordinator at {client.coordinator}",
-                          f"labgrid-client -x {client.coordinator} places lists them")
-    if "board" not in place.tags:
-        raise ConfigError(f"place {args.place} has no board=… tag, so npin cannot tell which firmware it runs",
-                          f"labgrid-client -p {args.place} set-tags board=<npin board id>")
-    board = load_board(place.tags["board"])
-    env_file = Path(args.workdir) / f"{args.place}.lg-env.yaml"
-    write_lg_env(env_file, board, lg_env(board, Path(args.workdir), place=args.place,
-                                         reset="NpinQemuMonitor" in client.resource_classes(args.place)),
-                 f"npin hil run --place {args.place}")
-    args.place, args.lg_env, args.board = None, str(env_file), board.id
-    with client.reserved(place.name):
-        import os
-
-        os.environ["LG_COORDINATOR"] = client.coordinator
+    with held_place(args.place, Path(args.workdir), args.coordinator) as (board_id, env_file):
+        args.place, args.lg_env, args.board = None, str(env_file), board_id
         return cmd_run(args)
 
 

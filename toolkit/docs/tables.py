@@ -242,7 +242,20 @@ def gna_vad() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"gna-vad": gna_vad, "hil": hil, "robustness": robustness, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
+def farm() -> str:
+    """From `npin farm run --json docs/farm/run-5-places.json` on the default local farm."""
+    r = _load("docs/farm/run-5-places.json")
+    lines = ["| place | board | core | tests passed | suite, all places at once | released |", "|---|---|---|---|---|---|"]
+    for p in r["places"]:
+        lines.append(f"| {p['place']} | {p['board']} | {p['core']} | {p['passed']}/{p['passed'] + p['failed']} | "
+                     f"{p['seconds']:.0f} s | {'yes' if p['released'] else 'NO'} |")
+    lines += ["", f"{len(r['places'])} places, {r['jobs']} at a time, {r['vectors']:,} vectors each, on {r['cpus']} "
+                  f"cores: {r['wall_s']:.0f} s wall; the same suite on {r['one_place']} alone {r['one_place_s']:.0f} s "
+                  f"in the same run — {r['throughput_ratio']:.2f}× the throughput of one place."]
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"farm": farm, "gna-vad": gna_vad, "hil": hil, "robustness": robustness, "gna-accuracy": gna_accuracy, "gna-envelope": gna_envelope, "routing": routing, "vocoder": vocoder, "bench-m4": bench_m4,
                                             "pin-bench": pin_bench, "gna-conformance": gna_conformance,
                                             "gna-bench": gna_bench}
 

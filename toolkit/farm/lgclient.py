@@ -141,3 +141,37 @@ def default_coordinator() -> str:
 
     state = FarmState.load(DEFAULT_DIR)
     return state.coordinator if state else "127.0.0.1:20408"
+
+
+@contextlib.contextmanager
+def held_place(name: str, workdir: Path, coordinator: str | None = None):
+    """A place on a coordinator, reserved and acquired for the block: yields (board id, labgrid
+    environment file for it); released afterwards."""
+    from common.errors import ConfigError
+
+    from ..boards import load_board
+    from ..hil.lg_env import lg_env, write_lg_env
+
+    client = LabgridClient(coordinator or default_coordinator())
+    place = client.place(name)
+    if place is None:
+        raise ConfigError(f"no place {name} on the coordinator at {client.coordinator}",
+                          f"labgrid-client -x {client.coordinator} places lists them")
+    if "board" not in place.tags:
+        raise ConfigError(f"place {name} has no board=… tag, so npin cannot tell which firmware it runs",
+                          f"labgrid-client -p {name} set-tags board=<npin board id>")
+    board = load_board(place.tags["board"])
+    env_file = Path(workdir) / f"{name}.lg-env.yaml"
+    write_lg_env(env_file, board, lg_env(board, Path(workdir), place=name,
+                                         reset="NpinQemuMonitor" in client.resource_classes(name)),
+                 f"npin … --place {name}")
+    saved = os.environ.get("LG_COORDINATOR")
+    os.environ["LG_COORDINATOR"] = client.coordinator  # labgrid's RemotePlace reads it
+    try:
+        with client.reserved(name):
+            yield board.id, env_file
+    finally:
+        if saved is None:
+            os.environ.pop("LG_COORDINATOR", None)
+        else:
+            os.environ["LG_COORDINATOR"] = saved

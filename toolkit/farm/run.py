@@ -107,6 +107,7 @@ class FarmRunner:
 
     def _pytest(self, run: PlaceRun, env_file: Path) -> int:
         cmd = [sys.executable, "-m", "pytest", str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short",
+               "-o", "junit_family=legacy",
                f"--rootdir={HIL_TESTS}", f"--lg-env={env_file}", f"--lg-coordinator={self.client.coordinator}",
                f"--junitxml={run.junit}", *self.pytest_args]
         with open(run.dir / "pytest.log", "w") as log:

@@ -130,12 +130,16 @@ class Status(enum.Enum):
 @target_factory.reg_driver
 @attr.s(eq=False)
 class NpinStrategy(Strategy):
-    """States: off (emulator stopped / nothing open) and ready (built, running, HELLO checked)."""
+    """States: off (emulator stopped / nothing open) and ready (built, flashed where the target has a
+    flasher, running, HELLO checked)."""
 
     bindings = {
         "frames": "NpinFrameDriver",
-        "power": {"PowerProtocol", None},   # QEMUDriver; a lab's power switch
-        "reset": {"ResetProtocol", None},   # NpinQemuResetDriver; a lab's reset line
+        "power": {"PowerProtocol", None},          # QEMUDriver; a lab's power switch
+        # a reset that keeps RAM (the reset tests expect a warm boot): not a power cycle, which
+        # labgrid's power drivers also offer as ResetProtocol
+        "reset": {"NpinQemuResetDriver", "DigitalOutputResetDriver", None},
+        "bootstrap": {"BootstrapProtocol", None},  # a flasher (OpenOCDDriver, …): loads the ELF built here
     }
     board = attr.ib(validator=attr.validators.instance_of(str))
     workdir = attr.ib(default="build/hil", validator=attr.validators.instance_of(str))
@@ -196,6 +200,9 @@ class NpinStrategy(Strategy):
             self.build = build
             if self.power is not None:
                 self.power.on()
+            if self.bootstrap is not None:
+                self.target.activate(self.bootstrap)
+                self.bootstrap.load(str(build.elf))
             if self.reset is not None:
                 self.target.activate(self.reset)
             self.target.activate(self.frames)

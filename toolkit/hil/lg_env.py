@@ -4,6 +4,7 @@ emulated board on this machine, SerialDriver for a local or a farm's network ser
 npin's frame driver and strategy on top (toolkit/hil/lg_drivers.py)."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -79,3 +80,18 @@ def board_of(env_file: Path) -> str:
     except (yaml.YAMLError, KeyError, TypeError, StopIteration, AttributeError) as e:
         raise ConfigError(f"{env_file} is not an npin labgrid environment (no target main with an NpinStrategy "
                           f"naming its board: {type(e).__name__})", "write one: npin boards lg-env BOARD") from None
+
+
+@contextlib.contextmanager
+def open_lg_target(env_file: Path, params, kernels: str = "portable", timeout: float = 5.0):
+    """The board of a labgrid environment's target `main`, ready (NpinStrategy), as a HilTarget;
+    labgrid's environment is cleaned up (emulator stopped, ports closed) afterwards."""
+    from labgrid import Environment
+
+    env = Environment(str(env_file))
+    try:
+        strategy = env.get_target("main").get_driver("NpinStrategy")
+        with strategy.hil_target(params, kernels=kernels, timeout=timeout) as target:
+            yield target
+    finally:
+        env.cleanup()
