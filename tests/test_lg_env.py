@@ -168,3 +168,15 @@ def _readable(path: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_the_serial_module_is_labgrids_fork_and_both_distributions_stay_installed():
+    """labgrid needs pyserial-labgrid (RFC 2217 fixes), PlatformIO needs pyserial; both install the
+    `serial` package. Set-up holds the fork's files (tools/bootstrap.sh, settle_serial)."""
+    from importlib import metadata
+
+    import serial
+    import serial.rfc2217  # noqa: F401 — what labgrid's network serial ports use
+
+    assert serial.__version__ == metadata.version("pyserial-labgrid")
+    assert metadata.version("pyserial") == "3.5"  # PlatformIO's requirement stays satisfied
