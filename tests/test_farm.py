@@ -160,3 +160,7 @@ def test_a_board_killed_mid_run_fails_only_its_place_and_the_place_is_released(f
     assert messages and all(f"place {VICTIM}" in m for m in messages), messages
     held = {p.name: p.acquired for p in client.places()}  # labgrid's own view
     assert held == {place: None for place in PLACES}, held
+    status = npin("farm", "status", "--dir", str(farm_dir))
+    assert status.returncode == 0, status.stdout + status.stderr  # coordinator and exporter still up
+    assert re.search(rf"place {VICTIM} .*emulator GONE", status.stdout), status.stdout
+    assert len(re.findall(r"emulator running .* acquired by nobody", status.stdout)) == len(PLACES) - 1, status.stdout

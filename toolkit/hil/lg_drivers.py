@@ -145,14 +145,16 @@ class NpinStrategy(Strategy):
     workdir = attr.ib(default="build/hil", validator=attr.validators.instance_of(str))
     image = attr.ib(default=None, validator=attr.validators.optional(attr.validators.instance_of(str)))
     status = attr.ib(default=Status.unknown)
+    build = attr.ib(default=None, init=False)  # the BuildResult of the last transition to ready
 
     @property
     def place(self) -> str | None:
+        from labgrid.exceptions import NoResourceFoundError
         from labgrid.resource.remote import RemotePlace
 
         try:
             return self.target.get_resource(RemotePlace, wait_avail=False).name
-        except Exception:  # noqa: BLE001 — not a remote target
+        except NoResourceFoundError:  # a target on this machine
             return None
 
     @property
