@@ -43,10 +43,17 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def lg_strategy(request):
-    """The labgrid environment's NpinStrategy, or None without --lg-env."""
+    """The labgrid environment's NpinStrategy (through labgrid's `strategy` fixture, which applies
+    --lg-initial-state), or None without --lg-env."""
     if not request.config.getoption("lg_env", None):
         return None
-    return request.getfixturevalue("target").get_driver("NpinStrategy")
+    from toolkit.hil.lg_drivers import NpinStrategy
+
+    strategy = request.getfixturevalue("strategy")
+    if not isinstance(strategy, NpinStrategy):
+        pytest.exit(f"the labgrid environment's strategy is {type(strategy).__name__}, not NpinStrategy "
+                    "(write the environment with: npin boards lg-env BOARD)", returncode=4)
+    return strategy
 
 
 @pytest.fixture(scope="session")

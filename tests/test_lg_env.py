@@ -129,6 +129,12 @@ def test_strategy_flashes_the_elf_it_built_through_the_targets_flasher(tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     elf = firmware_elf(load_board("mps2-an386"), tmp_path / "w").resolve()
     assert record.read_text().splitlines() == [str(elf)]
+    # labgrid's --lg-initial-state ready: the board already runs this build, nothing is flashed
+    hil = Path(__file__).resolve().parents[1] / "hil_tests"
+    res = subprocess.run([sys.executable, "-m", "pytest", str(hil), f"--rootdir={hil}", "-p", "no:cacheprovider", "-q",
+                          f"--lg-env={env}", "--lg-initial-state=ready", "-k", "identity"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert record.read_text().splitlines() == [str(elf)]
 
 
 def test_a_power_switch_is_not_taken_for_a_reset_line(tmp_path):

@@ -188,35 +188,55 @@ class NpinStrategy(Strategy):
             if self.power is not None:
                 self.target.activate(self.power)
                 self.power.off()
+            self.build = None
         elif status == Status.ready:
-            from .target import prepare
-
-            if params is None:
-                from ..boards import load_board
-                from ..pin.synth import pin_under_test
-
-                params = pin_under_test(None, None, load_board(self.board).hil_shape).params
             self.transition(Status.off)
-            _, build = prepare(self.board, params, Path(self.workdir), kernels)
-            self._check_image(build.elf)
-            self.build = build
-            if self.power is not None:
-                self.power.on()
-            if self.bootstrap is not None:
-                self.target.activate(self.bootstrap)
-                self.bootstrap.load(str(build.elf))
-            if self.reset is not None:
-                self.target.activate(self.reset)
-            self.target.activate(self.frames)
+            self._bring_up(params, kernels, power_and_flash=True)
         self.status = status
+
+    @never_retry
+    def force(self, status):
+        """labgrid's --lg-initial-state: take the board as being in `status` already. `ready`: it
+        already runs the firmware this run builds — nothing is powered or flashed; HELLO still checks."""
+        if not isinstance(status, Status):
+            status = Status[status]
+        if status not in (Status.off, Status.ready):
+            raise StrategyError(f"can not force {status}")
+        self.build = None
+        self.status = status
+
+    def _bring_up(self, params, kernels: str, power_and_flash: bool) -> None:
+        from .target import prepare
+
+        if params is None:
+            from ..boards import load_board
+            from ..pin.synth import pin_under_test
+
+            params = pin_under_test(None, None, load_board(self.board).hil_shape).params
+        _, build = prepare(self.board, params, Path(self.workdir), kernels)
+        self._check_image(build.elf)
+        if self.power is not None:
+            self.target.activate(self.power)
+            if power_and_flash or self._emulated:  # an emulator labgrid starts is paused until on()
+                self.power.on()
+        if self.bootstrap is not None and power_and_flash:
+            self.target.activate(self.bootstrap)
+            self.bootstrap.load(str(build.elf))
+        if self.reset is not None:
+            self.target.activate(self.reset)
+        self.target.activate(self.frames)
+        self.build = build
 
     @contextlib.contextmanager
     def hil_target(self, params, kernels: str = "portable", timeout: float = 5.0):
-        """The board ready for the HIL suite, as a HilTarget."""
+        """The board ready for the HIL suite, as a HilTarget; off again afterwards."""
         from ..boards import load_board
         from .target import connect
 
-        self.transition(Status.ready, params=params, kernels=kernels)
+        if self.status == Status.ready and self.build is None:  # forced ready
+            self._bring_up(params, kernels, power_and_flash=False)
+        else:
+            self.transition(Status.ready, params=params, kernels=kernels)
         reset_button = None
         if self.reset is not None:
             reset_button = self.reset.reset
