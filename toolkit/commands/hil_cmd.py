@@ -92,6 +92,9 @@ def cmd_run(args) -> int:
         return _run_on_place(args)
     argv = [str(HIL_TESTS), "-p", "no:cacheprovider", "-q", "--tb=short", f"--rootdir={HIL_TESTS}",
             "-o", "junit_family=legacy",  # keeps the tests' recorded figures (throughput, faults) in the JUnit
+            # labgrid's pytest plugin only where its environment is used: it keeps process-wide state
+            # (its step logger) that a second pytest session in the same process must not start again
+            *([] if args.lg_env else ["-p", "no:labgrid"]),
             f"--board={args.board}", f"--vectors={args.vectors}", f"--workdir={args.workdir}",
             f"--kernels={args.kernels}"]
     for flag, value in (("--port", args.port), ("--lg-env", args.lg_env), ("--pin", args.pin), ("--shape", args.shape),
