@@ -12,7 +12,7 @@ import numpy as np
 
 from quant.pin_fixed import PinEvent, PinParams
 
-from .host_build import TwinBuildError, build_dir, cffi_module  # noqa: F401 - re-exported
+from common.cbuild import TwinBuildError, build_dir, cffi_module  # noqa: F401 - re-exported
 from .slab import pack_slab, read_state
 
 ROOT = Path(__file__).resolve().parent

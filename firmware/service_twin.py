@@ -7,7 +7,7 @@ from pathlib import Path
 
 from quant.pin_fixed import PinParams
 
-from .host_build import cffi_module
+from common.cbuild import cffi_module
 from .params_block import params_block
 from .project_gen import max_payload_for
 from .slab import layout_of

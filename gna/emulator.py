@@ -1,4 +1,5 @@
-"""Bit-exact GNA 2.0 emulator in numpy (docs/gna-model.md §3 gives the arithmetic).
+"""Bit-exact GNA 2.0 emulator (docs/gna-model.md §3 gives the arithmetic), two backends: "numpy",
+the readable reference, and "native", the same semantics in C (gna/native.py).
 
 Each operation's emulation lives with the rest of that operation in gna/ops/ (the shared integer
 arithmetic in gna/arith.py); this module runs a model through them in order.
@@ -21,13 +22,22 @@ class RunResult:
     saturated: bool             # any clamp happened (libGNA's status 2)
 
 
-def run_operation(op, x: np.ndarray, sat: Sat) -> np.ndarray:
-    y = spec_of(op).emulate(op, x, sat)
+BACKENDS = ("numpy", "native")
+
+
+def run_operation(op, x: np.ndarray, sat: Sat, backend: str = "numpy") -> np.ndarray:
+    spec = spec_of(op)
+    fn = spec.native if backend == "native" and spec.native is not None else spec.emulate
+    y = fn(op, x, sat)
     return y.reshape(op.output_shape).astype(output_dtype(op), copy=False)
 
 
-def run(model: GnaModel, x: np.ndarray) -> RunResult:
-    """Run the model on one input (the first operation's input, int16, in GNA layout)."""
+def run(model: GnaModel, x: np.ndarray, backend: str = "numpy") -> RunResult:
+    """Run the model on one input (the first operation's input, int16, in GNA layout). `backend`:
+    "numpy" (the reference) or "native" (C; operations without a native kernel — pure data
+    movement — run in numpy)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"emulator backend {backend!r} is not one of {BACKENDS}")
     x = np.asarray(x)
     if x.dtype != np.int16:
         raise ValueError(f"GNA 2.0 inputs are int16, got {x.dtype}")
@@ -36,6 +46,6 @@ def run(model: GnaModel, x: np.ndarray) -> RunResult:
     sat = Sat()
     outs = []
     for op in model.operations:
-        x = run_operation(op, x, sat)
+        x = run_operation(op, x, sat, backend)
         outs.append(x)
     return RunResult(x, outs, sat.hit)

@@ -40,6 +40,28 @@ def emulate(op, x, sat):
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
+def native(op, x, sat):
+    from .. import native as nv
+
+    ffi, lib = nv.load()
+    k, n = op.input_shape
+    m = op.weights.shape[0]
+    kp = nv.padded(k)
+    w = nv.cached(op, "w", lambda: nv.pad_rows(op.weights, kp))
+    bias = nv.cached(op, "bias", lambda: np.ascontiguousarray(
+        op.bias if op.bias_index is None else op.bias[:, op.bias_index], np.int32))
+    xt = np.zeros((n, kp), np.int16)
+    xt[:, :k] = x.reshape(k, n).T
+    xa, xb = (xt, None) if op.weights.dtype == np.int8 else nv.split(xt)
+    out = nv.out_array((m, n), op.pwl)
+    scratch = np.empty(2 * m * n, np.int64)
+    sat.hit |= bool(lib.npg_affine(nv.ptr(w, "int16_t *"), m, kp, k, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
+                                   n, nv.ptr(bias, "int32_t *"), nv.ptr(op.multiplier, "uint8_t *"),
+                                   CHUNK_BY_BATCH[n - 1], nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"),
+                                   nv.ptr(out, "void *")))
+    return out
+
+
 def libgna(op, d):
     operands = rules.weights_and_bias(op, d)
     params = []
@@ -141,7 +163,7 @@ PROBES = probing.Probes(
                 ("FullyConnectedAffine bias grouping", probing.ProbeModel("fc_grouping"))])
 
 
-register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3,
+register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3, native=native,
                 macs=lambda op: op.weights.size * op.batch,
                 random_cases={"affine": lambda rng: _random(rng), "affine_int8": lambda rng: _random(rng, int8=True),
                               "affine_grouping": lambda rng: _random(rng, int8=rng.random() < 0.5, grouping=True),

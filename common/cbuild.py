@@ -1,6 +1,6 @@
 """Compile C sources for this machine with cffi (API mode), cached by a hash of everything that
 goes into the build, and import the result. Shared by the host twins (emlearn's practice: the
-firmware's C, built for the host, driven from Python)."""
+firmware's C, built for the host, driven from Python) and the native GNA emulator."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common.errors import NpinError
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 _loaded: dict[str, tuple] = {}
 
 
@@ -25,7 +25,7 @@ class TwinBuildError(NpinError, RuntimeError):
 
 def build_dir() -> Path:
     env = os.environ.get("NPIN_BUILD_DIR")
-    base = Path(env) if env else ROOT.parent / "build"
+    base = Path(env) if env else ROOT / "build"
     return base / "host_twin"
 
 

@@ -1,0 +1,28 @@
+/* AVX-512 (BW) build of the dot-product kernel (gna_dots_simd.h); VNNI in gna_dots_vnni.c. */
+#if defined(__x86_64__)
+#pragma GCC target("avx512f,avx512bw")
+#include <immintrin.h>
+#include "gna_native.h"
+
+#define VEC __m512i
+#define LANES16 32
+#define LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define ZERO() _mm512_setzero_si512()
+#define MAC(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
+#define KERNEL_BLOCK dots_block_avx512
+#define KERNEL npg_dots_avx512
+
+static inline __attribute__((always_inline)) int64_t hsum64_avx512(__m512i v)
+{
+    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)),
+                                                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1))));
+}
+#define HSUM64(v) hsum64_avx512(v)
+
+#define RB_SPLIT 4
+#define NB_SPLIT 2
+#define RB_ONE 4
+#define NB_ONE 4
+
+#include "gna_dots_simd.h"
+#endif

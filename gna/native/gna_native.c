@@ -1,0 +1,218 @@
+/* The GNA 2.0 emulator's native operations (gna_native.h). Exact integer arithmetic throughout;
+ * the dot products go to the best SIMD kernel this CPU runs, picked at run time. */
+#include "gna_native.h"
+
+#include <string.h>
+
+void npg_dots_avx2(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots_avx512(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots_vnni(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+
+#define I32_MIN (-2147483647LL - 1)
+#define I32_MAX 2147483647LL
+
+static void dots_portable(const int16_t *w, size_t ws, int rows, const int16_t *xa, const int16_t *xb, size_t vs,
+                          int nvec, int len, int64_t *out)
+{
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nvec; v++) {
+            const int16_t *wr = w + (size_t)r * ws, *a = xa + (size_t)v * vs;
+            int64_t lo = 0, hi = 0;
+            for (int k = 0; k < len; k++)
+                lo += (int32_t)wr[k] * a[k];
+            if (xb) {
+                const int16_t *b = xb + (size_t)v * vs;
+                for (int k = 0; k < len; k++)
+                    hi += (int32_t)wr[k] * b[k];
+            }
+            out[(size_t)r * nvec + v] = hi * 256 + lo;
+        }
+}
+
+typedef void (*dots_fn)(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+
+static int isa_in_use = -1;
+static dots_fn dots = dots_portable;
+
+int npg_best_isa(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
+        return NPG_AVX512_VNNI;
+    if (__builtin_cpu_supports("avx512bw"))
+        return NPG_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return NPG_AVX2;
+#endif
+    return NPG_PORTABLE;
+}
+
+int npg_set_isa(int isa)
+{
+    int best = npg_best_isa();
+    if (isa < 0 || isa > best)
+        isa = best;
+    switch (isa) {
+#if defined(__x86_64__)
+    case NPG_AVX512_VNNI: dots = npg_dots_vnni; break;
+    case NPG_AVX512: dots = npg_dots_avx512; break;
+    case NPG_AVX2: dots = npg_dots_avx2; break;
+#endif
+    default: dots = dots_portable; isa = NPG_PORTABLE; break;
+    }
+    isa_in_use = isa;
+    return isa;
+}
+
+void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, const int16_t *xb, size_t v_stride,
+              int nvec, int len, int64_t *out)
+{
+    if (isa_in_use < 0)
+        npg_set_isa(-1);
+    dots(w, w_stride, rows, xa, xb, v_stride, nvec, len, out);
+}
+
+void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
+{
+    for (size_t i = 0; i < count; i++) {
+        lo[i] = (int16_t)(x[i] & 0xFF);
+        hi[i] = (int16_t)(x[i] >> 8);   /* arithmetic shift: x = 256*hi + lo */
+    }
+}
+
+static inline int64_t clamp32(int64_t v, int *sat)
+{
+    if (v < I32_MIN) {
+        *sat = 1;
+        return I32_MIN;
+    }
+    if (v > I32_MAX) {
+        *sat = 1;
+        return I32_MAX;
+    }
+    return v;
+}
+
+static inline int16_t pwl_one(const npg_pwl_t *p, int64_t x, int *sat)
+{
+    if (x < p->lo)
+        x = p->lo;   /* x <= b_0 evaluates segment 0 at b_0 */
+    int64_t xi = x < p->hi ? x : p->hi;
+    int32_t k = p->first[(xi - p->lo) >> p->bucket_shift];
+    while (k + 1 < p->segments && x > p->next_minus1[k])
+        k++;
+    int64_t y = (x * p->slope[k] + p->offset[k]) >> p->shift[k];
+    if (y < -32768) {
+        *sat = 1;
+        return -32768;
+    }
+    if (y > 32767) {
+        *sat = 1;
+        return 32767;
+    }
+    return (int16_t)y;
+}
+
+int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)
+{
+    int sat = 0;
+    for (size_t i = 0; i < n; i++)
+        y[i] = pwl_one(p, s[i], &sat);
+    return sat;
+}
+
+/* int32 accumulators out, through the PWL (int16) or as they are (int32). */
+static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl, void *out)
+{
+    if (pwl)
+        return npg_pwl_apply(pwl, s, n, (int16_t *)out);
+    int32_t *o = (int32_t *)out;
+    for (size_t i = 0; i < n; i++)
+        o[i] = (int32_t)s[i];
+    return 0;
+}
+
+int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+               const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
+{
+    int64_t *s = scratch, *part = scratch + (size_t)m * n;
+    int sat = 0;
+    for (int r = 0; r < m; r++)
+        for (int v = 0; v < n; v++)
+            s[(size_t)r * n + v] = bias[r];
+    for (int c = 0; c < k; c += chunk) {
+        int len = (c + chunk < kpad ? c + chunk : kpad) - c;
+        npg_dots(w + c, (size_t)kpad, m, xa + c, xb ? xb + c : 0, (size_t)kpad, n, len, part);
+        for (int r = 0; r < m; r++) {
+            int64_t mr = mult ? mult[r] : 1;
+            for (int v = 0; v < n; v++) {
+                size_t i = (size_t)r * n + v;
+                s[i] = clamp32(s[i] + mr * part[i], &sat);
+            }
+        }
+    }
+    return finish(s, (size_t)m * n, pwl, out) | sat;
+}
+
+int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
+                 int64_t *scratch, void *out)
+{
+    int sat = 0;
+    for (int r = 0; r < m; r++)
+        for (int v = 0; v < n; v++) {
+            size_t i = (size_t)r * n + v;
+            scratch[i] = clamp32(bias[r] + wm[r] * x[i], &sat);
+        }
+    return finish(scratch, (size_t)m * n, pwl, out) | sat;
+}
+
+int npg_conv(const int16_t *filters, int f, int cpad, const int16_t *xa, const int16_t *xb, int stride,
+             int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
+             const npg_pwl_t *pwl, int64_t *scratch, void *out)
+{
+    int64_t *raw = scratch;  /* [f][positions] */
+    npg_dots(filters, (size_t)cpad, f, xa, xb, (size_t)stride, positions, cpad, raw);
+    int outputs = pooling ? (positions + pool_stride - 1) / pool_stride : positions;
+    int64_t *s = scratch + (size_t)f * positions;  /* [outputs][f] */
+    int sat = 0;
+    for (int j = 0; j < f; j++) {
+        const int64_t *row = raw + (size_t)j * positions;
+        for (int o = 0; o < outputs; o++) {
+            int64_t v;
+            if (!pooling) {
+                v = row[o] + bias[j];
+            } else {
+                int p0 = o * pool_stride, p1 = p0 + pool_window < positions ? p0 + pool_window : positions;
+                v = pooling == 1 ? INT64_MIN : 0;
+                for (int p = p0; p < p1; p++) {
+                    int64_t t = row[p] + bias[j];
+                    v = pooling == 1 ? (t > v ? t : v) : v + t;
+                }
+            }
+            s[(size_t)o * f + j] = clamp32(v, &sat);
+        }
+    }
+    return finish(s, (size_t)outputs * f, pwl, out) | sat;
+}
+
+int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
+                  const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
+                  int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out)
+{
+    int sat = 0;
+    int64_t *part = scratch, *s = scratch + m;
+    memset(fb_lo, 0, sizeof(int16_t) * mpad);
+    memset(fb_hi, 0, sizeof(int16_t) * mpad);
+    for (int t = 0; t < n; t++) {
+        const int16_t *fb = t < delay ? state + (size_t)t * m : out + (size_t)(t - delay) * m;
+        npg_split(fb, (size_t)m, fb_lo, fb_hi);
+        npg_dots(wf, (size_t)mpad, m, fb_lo, fb_hi, (size_t)mpad, 1, mpad, part);
+        for (int r = 0; r < m; r++) {
+            int64_t dot = part[r] + xpart[(size_t)t * m + r];
+            s[r] = clamp32(bias[r] + (mult ? (int64_t)mult[r] * dot : dot), &sat);
+        }
+        sat |= npg_pwl_apply(pwl, s, (size_t)m, out + (size_t)t * m);
+    }
+    return sat;
+}

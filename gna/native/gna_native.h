@@ -1,0 +1,66 @@
+/* The GNA 2.0 emulator's native kernels (gna/native.py drives them; gna/ops/ hold the readable
+ * numpy reference they must match bit for bit; docs/gna-model.md §3 is the arithmetic).
+ *
+ * Dot products are exact. Weights are int16 (int8 weights arrive sign-extended). An int16 input
+ * is split into a low byte (0..255) and a high byte (-128..127), x = 256*hi + lo, so every
+ * product fits in 23 bits and 32-bit SIMD lanes can sum 128 of them before they are widened to
+ * 64 bits; int8 weights need no split (|w*x| < 2^22). */
+#ifndef GNA_NATIVE_H
+#define GNA_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NPG_PAD 32            /* rows and vectors are padded with zeros to a multiple of this */
+
+enum { NPG_PORTABLE = 0, NPG_AVX2 = 1, NPG_AVX512 = 2, NPG_AVX512_VNNI = 3 };
+
+/* A PWL's lookup tables, as gna/arith.py's PwlTables builds them (docs/gna-model.md §3.6). */
+typedef struct npg_pwl {
+    int64_t lo, hi;           /* first and last segment base */
+    int32_t bucket_shift, segments;
+    const int32_t *first;     /* the segment at each bucket's start */
+    const int64_t *next_minus1, *slope, *offset;
+    const int32_t *shift;
+} npg_pwl_t;
+
+int npg_best_isa(void);
+int npg_set_isa(int isa);     /* at most the best; returns the one in use */
+
+/* out[r*nvec + v] = sum over k < len of w[r*w_stride + k] * x_v[k], exactly, where x_v is
+ * (xb ? 256*xb[v*v_stride + k] + xa[...] : xa[v*v_stride + k]). len is a multiple of NPG_PAD. */
+void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, const int16_t *xb,
+              size_t v_stride, int nvec, int len, int64_t *out);
+
+/* x [n][len] -> lo, hi bytes (see above). */
+void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
+
+/* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. */
+int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
+
+/* FullyConnectedAffine: s[m][v] = bias[m]; per chunk of the K inputs s = clamp32(s + mult[m]*dot)
+ * (mult NULL: 1). xa/xb: the n input vectors, [n][kpad]. out: int16 [m][n] through pwl, else
+ * int32 [m][n]. scratch: 2*m*n int64. Returns 1 if anything saturated. */
+int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+               const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
+               int64_t *scratch, void *out);
+
+/* ElementWiseAffine: s[m][v] = clamp32(bias[m] + wm[m]*x[m][v]) (wm = weight times multiplier). */
+int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
+                 int64_t *scratch, void *out);
+
+/* Convolution: raw[p][f] = bias[f] + filters[f] . x[p*stride ...]; pooling (0 none, 1 max, 2 sum)
+ * over pool_window positions every pool_stride; clamp32; PWL. xa/xb: the whole padded input.
+ * out: [outputs][f], int16 through pwl, else int32. scratch: f*positions + f*outputs int64. */
+int npg_conv(const int16_t *filters, int f, int cpad, const int16_t *xa, const int16_t *xb, int stride,
+             int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
+             const npg_pwl_t *pwl, int64_t *scratch, void *out);
+
+/* Recurrent, one accumulator chunk over [x_t | feedback] (K + M <= chunk): xpart [n][m] holds
+ * wx . x_t for every t; each step adds wf . feedback, applies bias, multiplier, clamp and PWL.
+ * state: [delay][m] rows before t = 0. out: int16 [n][m]. scratch: 2*m*(mpad/NPG_PAD... ) see C. */
+int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
+                  const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
+                  int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
+
+#endif
