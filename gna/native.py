@@ -24,6 +24,8 @@ int npg_best_isa(void);
 int npg_set_isa(int isa);
 void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, const int16_t *xb,
               size_t v_stride, int nvec, int len, int64_t *out);
+void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
+                int len, int64_t *out);
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
@@ -31,7 +33,7 @@ int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, cons
                int64_t *scratch, void *out);
 int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
                  int64_t *scratch, void *out);
-int npg_conv(const int16_t *filters, int f, int cpad, const int16_t *xa, const int16_t *xb, int stride,
+int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *xa, const int16_t *xb, int stride,
              int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
              const npg_pwl_t *pwl, int64_t *scratch, void *out);
 int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
@@ -103,6 +105,14 @@ def pad_rows(a: np.ndarray, width: int) -> np.ndarray:
     out = np.zeros((a.shape[0], width), np.int16)
     out[:, :a.shape[1]] = a
     return out
+
+
+def pairs_by_row(w: np.ndarray, width: int) -> np.ndarray:
+    """[R, C] -> npg_dots_t's layout [width/2][R padded to 16][2], zeros in the padding."""
+    rows = -(-w.shape[0] // 16) * 16
+    full = np.zeros((rows, width), np.int16)
+    full[:w.shape[0], :w.shape[1]] = w
+    return np.ascontiguousarray(full.reshape(rows, width // 2, 2).transpose(1, 0, 2))
 
 
 def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

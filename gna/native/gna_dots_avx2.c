@@ -2,6 +2,7 @@
 #if defined(__x86_64__)
 #pragma GCC target("avx2")
 #include <immintrin.h>
+#include <string.h>
 #include "gna_native.h"
 
 #define VEC __m256i
@@ -21,6 +22,14 @@ static inline __attribute__((always_inline)) int64_t hsum64_avx2(__m256i v)
 }
 #define HSUM64(v) hsum64_avx2(v)
 
+#define SET1_32(v) _mm256_set1_epi32(v)
+#define CVT_LO64(v) _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v))
+#define CVT_HI64(v) _mm256_cvtepi32_epi64(_mm256_extracti128_si256((v), 1))
+#define ADD64(a, b) _mm256_add_epi64((a), (b))
+#define SHL8_64(v) _mm256_slli_epi64((v), 8)
+#define STOREU(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
+#define KERNEL_T_BLOCK dots_t_block_avx2
+#define KERNEL_T npg_dots_t_avx2
 #define RB_SPLIT 2
 #define NB_SPLIT 2
 #define RB_ONE 2

@@ -81,3 +81,62 @@ void KERNEL(const int16_t *w, size_t ws, int rows, const int16_t *xa, const int1
         KERNEL_ROWS(1, 1, 1)
     }
 }
+
+/* The same sums with the rows in the lanes: out[v*rows_pad + r]. wt holds the weights in pairs of
+ * inputs, [len/2][rows_pad][2]; each pair of inputs is broadcast and multiplied with RL rows at
+ * once (RL = int32 lanes per vector), so no horizontal sums are needed — the shape for many
+ * vectors against few rows (convolution: positions against filters). rows_pad: a multiple of RL. */
+static inline __attribute__((always_inline)) void
+KERNEL_T_BLOCK(const int16_t *wt, int rows_pad, int r0, const int16_t *a, const int16_t *b, int len,
+               int64_t *out, const int RBT)
+{
+    const int RL = LANES16 / 2;
+    VEC tl[2][2], th[2][2];
+    for (int q = 0; q < RBT; q++)
+        tl[q][0] = tl[q][1] = th[q][0] = th[q][1] = ZERO();
+    for (int j0 = 0; j0 < len / 2; j0 += FLUSH_STEPS) {
+        int j1 = j0 + FLUSH_STEPS < len / 2 ? j0 + FLUSH_STEPS : len / 2;
+        VEC al[2], ah[2];
+        for (int q = 0; q < RBT; q++)
+            al[q] = ah[q] = ZERO();
+        for (int j = j0; j < j1; j++) {
+            int32_t pa, pb = 0;
+            memcpy(&pa, a + 2 * j, 4);
+            if (b)
+                memcpy(&pb, b + 2 * j, 4);
+            VEC va = SET1_32(pa), vb = SET1_32(pb);
+            for (int q = 0; q < RBT; q++) {
+                VEC wv = LOADU(wt + ((size_t)j * rows_pad + r0 + q * RL) * 2);
+                al[q] = MAC(al[q], wv, va);
+                if (b)
+                    ah[q] = MAC(ah[q], wv, vb);
+            }
+        }
+        for (int q = 0; q < RBT; q++) {
+            tl[q][0] = ADD64(tl[q][0], CVT_LO64(al[q]));
+            tl[q][1] = ADD64(tl[q][1], CVT_HI64(al[q]));
+            th[q][0] = ADD64(th[q][0], CVT_LO64(ah[q]));
+            th[q][1] = ADD64(th[q][1], CVT_HI64(ah[q]));
+        }
+    }
+    for (int q = 0; q < RBT; q++) {
+        int64_t *o = out + r0 + q * RL;
+        STOREU(o, ADD64(tl[q][0], SHL8_64(th[q][0])));
+        STOREU(o + RL / 2, ADD64(tl[q][1], SHL8_64(th[q][1])));
+    }
+}
+
+void KERNEL_T(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t vs, int nvec, int len,
+              int64_t *out)
+{
+    const int RL = LANES16 / 2;
+    for (int v = 0; v < nvec; v++) {
+        const int16_t *a = xa + (size_t)v * vs, *b = xb ? xb + (size_t)v * vs : 0;
+        int64_t *o = out + (size_t)v * rows_pad;
+        int r0 = 0;
+        for (; r0 + 2 * RL <= rows_pad; r0 += 2 * RL)
+            KERNEL_T_BLOCK(wt, rows_pad, r0, a, b, len, o, 2);
+        for (; r0 < rows_pad; r0 += RL)
+            KERNEL_T_BLOCK(wt, rows_pad, r0, a, b, len, o, 1);
+    }
+}

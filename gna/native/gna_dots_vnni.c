@@ -2,6 +2,7 @@
 #if defined(__x86_64__)
 #pragma GCC target("avx512f,avx512bw,avx512vnni")
 #include <immintrin.h>
+#include <string.h>
 #include "gna_native.h"
 
 #define VEC __m512i
@@ -19,6 +20,14 @@ static inline __attribute__((always_inline)) int64_t hsum64_vnni(__m512i v)
 }
 #define HSUM64(v) hsum64_vnni(v)
 
+#define SET1_32(v) _mm512_set1_epi32(v)
+#define CVT_LO64(v) _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v))
+#define CVT_HI64(v) _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64((v), 1))
+#define ADD64(a, b) _mm512_add_epi64((a), (b))
+#define SHL8_64(v) _mm512_slli_epi64((v), 8)
+#define STOREU(p, v) _mm512_storeu_si512((void *)(p), (v))
+#define KERNEL_T_BLOCK dots_t_block_vnni
+#define KERNEL_T npg_dots_t_vnni
 #define RB_SPLIT 4
 #define NB_SPLIT 2
 #define RB_ONE 4

@@ -7,6 +7,9 @@
 void npg_dots_avx2(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots_avx512(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots_vnni(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots_t_avx2(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots_t_avx512(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots_t_vnni(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 
 #define I32_MIN (-2147483647LL - 1)
 #define I32_MAX 2147483647LL
@@ -29,10 +32,29 @@ static void dots_portable(const int16_t *w, size_t ws, int rows, const int16_t *
         }
 }
 
+static void dots_t_portable(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t vs,
+                            int nvec, int len, int64_t *out)
+{
+    for (int v = 0; v < nvec; v++)
+        for (int r = 0; r < rows_pad; r++) {
+            const int16_t *a = xa + (size_t)v * vs, *b = xb ? xb + (size_t)v * vs : 0;
+            int64_t lo = 0, hi = 0;
+            for (int k = 0; k < len; k++) {
+                int32_t w = wt[((size_t)(k / 2) * rows_pad + r) * 2 + (k & 1)];
+                lo += w * a[k];
+                if (b)
+                    hi += w * b[k];
+            }
+            out[(size_t)v * rows_pad + r] = hi * 256 + lo;
+        }
+}
+
 typedef void (*dots_fn)(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+typedef void (*dots_t_fn)(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 
 static int isa_in_use = -1;
 static dots_fn dots = dots_portable;
+static dots_t_fn dots_t = dots_t_portable;
 
 int npg_best_isa(void)
 {
@@ -55,11 +77,11 @@ int npg_set_isa(int isa)
         isa = best;
     switch (isa) {
 #if defined(__x86_64__)
-    case NPG_AVX512_VNNI: dots = npg_dots_vnni; break;
-    case NPG_AVX512: dots = npg_dots_avx512; break;
-    case NPG_AVX2: dots = npg_dots_avx2; break;
+    case NPG_AVX512_VNNI: dots = npg_dots_vnni; dots_t = npg_dots_t_vnni; break;
+    case NPG_AVX512: dots = npg_dots_avx512; dots_t = npg_dots_t_avx512; break;
+    case NPG_AVX2: dots = npg_dots_avx2; dots_t = npg_dots_t_avx2; break;
 #endif
-    default: dots = dots_portable; isa = NPG_PORTABLE; break;
+    default: dots = dots_portable; dots_t = dots_t_portable; isa = NPG_PORTABLE; break;
     }
     isa_in_use = isa;
     return isa;
@@ -71,6 +93,14 @@ void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, co
     if (isa_in_use < 0)
         npg_set_isa(-1);
     dots(w, w_stride, rows, xa, xb, v_stride, nvec, len, out);
+}
+
+void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
+                int len, int64_t *out)
+{
+    if (isa_in_use < 0)
+        npg_set_isa(-1);
+    dots_t(wt, rows_pad, xa, xb, v_stride, nvec, len, out);
 }
 
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
@@ -167,32 +197,30 @@ int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int
     return finish(scratch, (size_t)m * n, pwl, out) | sat;
 }
 
-int npg_conv(const int16_t *filters, int f, int cpad, const int16_t *xa, const int16_t *xb, int stride,
+int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *xa, const int16_t *xb, int stride,
              int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
              const npg_pwl_t *pwl, int64_t *scratch, void *out)
 {
-    int64_t *raw = scratch;  /* [f][positions] */
-    npg_dots(filters, (size_t)cpad, f, xa, xb, (size_t)stride, positions, cpad, raw);
+    int64_t *raw = scratch;  /* [positions][fpad] */
+    npg_dots_t(filters_t, fpad, xa, xb, (size_t)stride, positions, cpad, raw);
     int outputs = pooling ? (positions + pool_stride - 1) / pool_stride : positions;
-    int64_t *s = scratch + (size_t)f * positions;  /* [outputs][f] */
+    int64_t *s = scratch + (size_t)fpad * positions;  /* [outputs][f] */
     int sat = 0;
-    for (int j = 0; j < f; j++) {
-        const int64_t *row = raw + (size_t)j * positions;
-        for (int o = 0; o < outputs; o++) {
+    for (int o = 0; o < outputs; o++)
+        for (int j = 0; j < f; j++) {
             int64_t v;
             if (!pooling) {
-                v = row[o] + bias[j];
+                v = raw[(size_t)o * fpad + j] + bias[j];
             } else {
                 int p0 = o * pool_stride, p1 = p0 + pool_window < positions ? p0 + pool_window : positions;
                 v = pooling == 1 ? INT64_MIN : 0;
                 for (int p = p0; p < p1; p++) {
-                    int64_t t = row[p] + bias[j];
+                    int64_t t = raw[(size_t)p * fpad + j] + bias[j];
                     v = pooling == 1 ? (t > v ? t : v) : v + t;
                 }
             }
             s[(size_t)o * f + j] = clamp32(v, &sat);
         }
-    }
     return finish(s, (size_t)outputs * f, pwl, out) | sat;
 }
 

@@ -32,6 +32,11 @@ int npg_set_isa(int isa);     /* at most the best; returns the one in use */
 void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, const int16_t *xb,
               size_t v_stride, int nvec, int len, int64_t *out);
 
+/* The same sums with the rows in the SIMD lanes: out[v*rows_pad + r]; wt is [len/2][rows_pad][2]
+ * (the weights of inputs 2j and 2j+1 side by side per row); rows_pad a multiple of 16. */
+void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
+                int len, int64_t *out);
+
 /* x [n][len] -> lo, hi bytes (see above). */
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 
@@ -50,9 +55,10 @@ int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int
                  int64_t *scratch, void *out);
 
 /* Convolution: raw[p][f] = bias[f] + filters[f] . x[p*stride ...]; pooling (0 none, 1 max, 2 sum)
- * over pool_window positions every pool_stride; clamp32; PWL. xa/xb: the whole padded input.
- * out: [outputs][f], int16 through pwl, else int32. scratch: f*positions + f*outputs int64. */
-int npg_conv(const int16_t *filters, int f, int cpad, const int16_t *xa, const int16_t *xb, int stride,
+ * over pool_window positions every pool_stride; clamp32; PWL. filters_t: npg_dots_t's layout with
+ * fpad rows. xa/xb: the whole padded input. out: [outputs][f], int16 through pwl, else int32.
+ * scratch: fpad*positions + f*outputs int64. */
+int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *xa, const int16_t *xb, int stride,
              int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
              const npg_pwl_t *pwl, int64_t *scratch, void *out);
 

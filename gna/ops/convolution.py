@@ -59,16 +59,17 @@ def native(op, x, sat):
     f, c = op.filters.shape
     cp = nv.padded(c)
     p = op.conv_positions
-    filt = nv.cached(op, "filters", lambda: nv.pad_rows(op.filters, cp))
+    filt = nv.cached(op, "filters_t", lambda: nv.pairs_by_row(op.filters, cp))
+    fp = filt.shape[1]
     xin = np.zeros((p - 1) * op.stride + cp, np.int16)  # every window reads cp samples
     flat = x.reshape(-1)
     xin[:min(len(flat), len(xin))] = flat[:len(xin)]
     xa, xb = nv.split(xin)
     outputs = op.positions
     out = nv.out_array((outputs, f), op.pwl)
-    scratch = np.empty(f * p + f * outputs, np.int64)
+    scratch = np.empty(fp * p + f * outputs, np.int64)
     pooling = {None: 0, "max": 1, "sum": 2}[op.pooling]
-    sat.hit |= bool(lib.npg_conv(nv.ptr(filt, "int16_t *"), f, cp, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
+    sat.hit |= bool(lib.npg_conv(nv.ptr(filt, "int16_t *"), f, fp, cp, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
                                  op.stride, p, nv.ptr(op.bias, "int32_t *"), pooling, op.pool_window or 1,
                                  op.pool_stride or 1, nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"),
                                  nv.ptr(out, "void *")))
