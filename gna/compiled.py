@@ -63,9 +63,12 @@ class CompiledModel:
 
     def run(self, x, backend=None) -> tuple[dict[str, np.ndarray], dict, bool]:
         """(outputs by name, raw memory, saturated) of one inference; `backend` is a libGNA
-        GraphSession, or None for the emulator."""
+        GraphSession, "native" for the native emulator, or None for the numpy emulator."""
         bufs = self.host_buffers(self.feeds_of(x))
-        mem, sat = run_graph(self.graph, bufs) if backend is None else backend.run(bufs)
+        if backend is None or isinstance(backend, str):
+            mem, sat = run_graph(self.graph, bufs, backend=backend or "numpy")
+        else:
+            mem, sat = backend.run(bufs)
         return {o["name"]: self.read(mem, o) for o in self.outputs}, mem, sat
 
     def output(self, x, backend=None) -> np.ndarray:

@@ -142,9 +142,11 @@ def new_memory(g: GnaGraph) -> dict[str, np.ndarray]:
     return {name: np.zeros(b.elements, DTYPES[b.dtype]) for name, b in g.buffers.items()}
 
 
-def run_graph(g: GnaGraph, inputs: dict[str, np.ndarray], memory: dict | None = None) -> tuple[dict, bool]:
-    """One inference on the emulator: write `inputs` (buffer -> int16), run every operation in
-    order, return (memory, saturated). Pass `memory` back in to keep what the host did not write."""
+def run_graph(g: GnaGraph, inputs: dict[str, np.ndarray], memory: dict | None = None,
+              backend: str = "numpy") -> tuple[dict, bool]:
+    """One inference on the emulator (`backend` "numpy" or "native"): write `inputs` (buffer ->
+    int16), run every operation in order, return (memory, saturated). Pass `memory` back in to keep
+    what the host did not write."""
     from .emulator import run_operation
 
     mem = new_memory(g) if memory is None else memory
@@ -162,7 +164,7 @@ def run_graph(g: GnaGraph, inputs: dict[str, np.ndarray], memory: dict | None = 
             x = np.concatenate([x, np.zeros(int(np.prod(op.in_shape)) - x.size, np.int16)])
         if n.weights is not None or n.bias is not None:
             op = _bound(op, mem, n)
-        y = run_operation(op, x, sat)
+        y = run_operation(op, x, sat, backend)
         out = mem[n.output.buffer]
         out[n.output.offset:n.output.offset + y.size] = y.ravel()
     return mem, sat.hit

@@ -152,12 +152,14 @@ def pwl_of(pwl):
     return cached[1].c
 
 
-def cached(op, key: str, make):
-    """A per-operation constant derived from its arrays (operations are constants once built)."""
+def cached(op, key: str, src, make):
+    """A per-operation constant derived from its array `src`, made again if that array is replaced
+    (operations are constants once built; a graph binds fresh weight arrays per inference)."""
     store = op.__dict__.setdefault("_native_cache", {})
-    if key not in store:
-        store[key] = make()
-    return store[key]
+    hit = store.get(key)
+    if hit is None or hit[0] is not src:
+        hit = store[key] = (src, make())
+    return hit[1]
 
 
 def out_array(shape, pwl) -> np.ndarray:

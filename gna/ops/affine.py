@@ -47,8 +47,8 @@ def native(op, x, sat):
     k, n = op.input_shape
     m = op.weights.shape[0]
     kp = nv.padded(k)
-    w = nv.cached(op, "w", lambda: nv.pad_rows(op.weights, kp))
-    bias = nv.cached(op, "bias", lambda: np.ascontiguousarray(
+    w = nv.cached(op, "w", op.weights, lambda: nv.pad_rows(op.weights, kp))
+    bias = nv.cached(op, "bias", op.bias, lambda: np.ascontiguousarray(
         op.bias if op.bias_index is None else op.bias[:, op.bias_index], np.int32))
     xt = np.zeros((n, kp), np.int16)
     xt[:, :k] = x.reshape(k, n).T

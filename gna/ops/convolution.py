@@ -59,7 +59,7 @@ def native(op, x, sat):
     f, c = op.filters.shape
     cp = nv.padded(c)
     p = op.conv_positions
-    filt = nv.cached(op, "filters_t", lambda: nv.pairs_by_row(op.filters, cp))
+    filt = nv.cached(op, "filters_t", op.filters, lambda: nv.pairs_by_row(op.filters, cp))
     fp = filt.shape[1]
     xin = np.zeros((p - 1) * op.stride + cp, np.int16)  # every window reads cp samples
     flat = x.reshape(-1)

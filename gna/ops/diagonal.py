@@ -39,7 +39,7 @@ def native(op, x, sat):
 
     ffi, lib = nv.load()
     m, n = op.input_shape
-    wm = nv.cached(op, "wm", lambda: op.weights.astype(np.int64) * (
+    wm = nv.cached(op, "wm", op.weights, lambda: op.weights.astype(np.int64) * (
         1 if op.multiplier is None else op.multiplier.astype(np.int64)))
     xin = np.ascontiguousarray(x.reshape(m, n), np.int16)
     out = nv.out_array((m, n), op.pwl)

@@ -103,8 +103,8 @@ def native(op, x, sat):
 
     ffi, lib = nv.load()
     kp, mp = nv.padded(k), nv.padded(m)
-    wx = nv.cached(op, "wx", lambda: nv.pad_rows(op.weights[:, :k], kp))
-    wf = nv.cached(op, "wf", lambda: nv.pad_rows(op.weights[:, k:], mp))
+    wx = nv.cached(op, "wx", op.weights, lambda: nv.pad_rows(op.weights[:, :k], kp))
+    wf = nv.cached(op, "wf", op.weights, lambda: nv.pad_rows(op.weights[:, k:], mp))
     xt = np.zeros((n, kp), np.int16)
     xt[:, :k] = x.reshape(n, k)
     xa, xb = (xt, None) if op.weights.dtype == np.int8 else nv.split(xt)

@@ -25,14 +25,17 @@ def register(sub) -> None:
     p = g.add_parser("run", help="run a model file on a backend")
     p.add_argument("model")
     p.add_argument("--input", required=True, help=".npy int16 input in the first operation's layout")
-    p.add_argument("--backend", choices=("emulator", "libgna"), default="emulator")
+    p.add_argument("--backend", choices=("emulator", "native", "libgna"), default="emulator",
+                   help="emulator: the numpy reference; native: the same in C (SIMD); libgna: Intel's library")
     p.add_argument("--acceleration", choices=("generic", "avx2", "sse4", "avx1", "auto"), default="generic",
                    help="libGNA's CPU path (generic is the exact one)")
     p.add_argument("-o", "--output", help="write the output (.npy)")
     p.set_defaults(func=cmd_run)
 
-    p = g.add_parser("conformance", help="random models: emulator against libGNA, bit for bit")
-    p.add_argument("--backend", choices=("libgna",), default="libgna")
+    p = g.add_parser("conformance", help="random models: emulator against libGNA (and the native emulator), bit for bit")
+    p.add_argument("--backend", choices=("libgna", "native"), default="libgna",
+                   help="libgna: numpy and native emulators against the library; native: the native emulator "
+                        "against the numpy one on every instruction set this CPU has (no library needed)")
     p.add_argument("--cases", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", choices=KINDS, help="only this kind of model")
@@ -79,7 +82,8 @@ def cmd_run(args) -> int:
     if x.dtype != np.int16 or x.size != int(np.prod(model.input_shape)):
         raise ConfigError(f"input is {x.dtype} {list(x.shape)}; the model takes int16 {list(model.input_shape)}",
                           "quantize the input to int16 in the first operation's layout")
-    res = (_libgna().run(model, x, args.acceleration) if args.backend == "libgna" else emulator.run(model, x))
+    res = (_libgna().run(model, x, args.acceleration) if args.backend == "libgna"
+           else emulator.run(model, x, backend="native" if args.backend == "native" else "numpy"))
     if args.output:
         np.save(args.output, res.output)
     print(f"{args.backend}: output {res.output.dtype} {list(res.output.shape)}, saturated {res.saturated}, "
@@ -87,39 +91,78 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _compare(a, b) -> str | None:
+def _compare(a, b, names=("emulator", "libGNA")) -> str | None:
     for i, (p, q) in enumerate(zip(a.outputs, b.outputs)):
-        if p.shape != q.shape or not np.array_equal(p, q):
+        if p.shape != q.shape or p.dtype != q.dtype or not np.array_equal(p, q):
             idx = np.flatnonzero(p.reshape(-1) != q.reshape(-1)) if p.shape == q.shape else [0]
-            j = int(idx[0])
-            return (f"operation {i} output differs at {len(idx)} elements, first [{j}]: emulator "
-                    f"{p.reshape(-1)[j]}, libGNA {q.reshape(-1)[j]}")
+            j = int(idx[0]) if len(idx) else 0
+            return (f"operation {i} output differs at {len(idx)} elements, first [{j}]: {names[0]} "
+                    f"{p.reshape(-1)[j]}, {names[1]} {q.reshape(-1)[j]}")
     if a.saturated != b.saturated:
-        return f"saturation flag: emulator {a.saturated}, libGNA {b.saturated}"
+        return f"saturation flag: {names[0]} {a.saturated}, {names[1]} {b.saturated}"
     return None
 
 
+def _native_isas() -> list[str] | None:
+    """The instruction sets the native emulator runs here, or None if it cannot be built."""
+    from gna import native
+
+    try:
+        return native.available_isas()
+    except native.NativeUnavailable as e:
+        print(f"native emulator not available: {e}")
+        return None
+
+
+def _check_case(model, x, ref, ref_name: str, numpy_too: bool, isas) -> str | None:
+    """The numpy emulator (if `numpy_too`) and the native one on each ISA against `ref`."""
+    from gna import native
+
+    why = _compare(emulator.run(model, x), ref, ("numpy emulator", ref_name)) if numpy_too else None
+    try:
+        for isa in isas or ():
+            if why:
+                break
+            native.set_isa(isa)
+            why = _compare(emulator.run(model, x, backend="native"), ref, (f"native [{isa}]", ref_name))
+    finally:
+        if isas:
+            native.set_isa(None)
+    return why
+
+
 def cmd_conformance(args) -> int:
-    lib = _libgna()
+    isas = _native_isas()
+    if args.backend == "native":
+        if not isas:
+            raise NpinError("the native emulator cannot be built here", "./run installs gcc and the Python headers")
+        lib, ref_name = None, "numpy emulator"
+    else:
+        lib, ref_name = _libgna(), "libGNA"
     rng = np.random.default_rng(args.seed)
     bad, counts = [], {}
     with progress_bar("conformance", args.cases) as advance:
         for n in range(args.cases):
             kind, model, x = random_case(rng, args.kind)
             counts[kind] = counts.get(kind, 0) + 1
-            why = _compare(emulator.run(model, x), lib.run(model, x, "generic"))
+            ref = lib.run(model, x, "generic") if lib else emulator.run(model, x)
+            why = _check_case(model, x, ref, ref_name, lib is not None, isas)
             if why:
                 bad.append((n, kind, why))
             advance()
-    print(f"libGNA {lib.library_version()}, 2.0 export device, Generic mode; seed {args.seed}")
+    checked = (["numpy emulator"] if lib else []) + ([f"native emulator [{', '.join(isas)}]"] if isas else [])
+    print(f"{'libGNA ' + lib.library_version() + ', 2.0 export device, Generic mode' if lib else 'no library'}; "
+          f"seed {args.seed}; {' and '.join(checked)} against the {ref_name}")
     print("cases per kind: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for n, kind, why in bad[:20]:
         print(f"  case {n} ({kind}): {why}")
     print(f"conformance: {args.cases - len(bad)}/{args.cases} bit-exact")
     if args.json:
-        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}", "device": "export 2.0",
-                               "acceleration": "generic", "seed": args.seed, "cases": args.cases,
-                               "bit_exact": args.cases - len(bad), "cases_per_kind": counts})
+        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}" if lib else None,
+                                   "reference": ref_name, "device": "export 2.0" if lib else None,
+                                   "acceleration": "generic" if lib else None, "native_isas": isas or [],
+                                   "seed": args.seed, "cases": args.cases,
+                                   "bit_exact": args.cases - len(bad), "cases_per_kind": counts})
         print(f"wrote {args.json}")
     if bad:
         raise MismatchError(f"{len(bad)} of {args.cases} cases differ", "the first ones are listed above")

@@ -1,0 +1,126 @@
+"""The native GNA emulator (gna/native.py, C) against the numpy emulator and libGNA's golden
+vectors, on every instruction set this CPU runs (portable C, AVX2, AVX-512, AVX-512 VNNI): the same
+output bits, dtype and saturation flag. Generated cases come from each operation's own random
+families (gna/ops/), hypothesis drives the arithmetic edges."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gna import emulator, native
+from gna.golden import load_case, load_graph_case
+from gna.graph import run_graph
+from gna.ir import CHUNK_BY_BATCH, Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent
+from gna.random_models import KINDS, random_case, random_pwl
+
+DATA = Path(__file__).parent / "data" / "gna_golden"
+ISAS = native.available_isas()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    native.set_isa(request.param)
+    yield request.param
+    native.set_isa(None)
+
+
+def _same(a, b):
+    assert a.saturated == b.saturated
+    for i, (p, q) in enumerate(zip(a.outputs, b.outputs)):
+        assert p.dtype == q.dtype and p.shape == q.shape, i
+        assert np.array_equal(p, q), f"operation {i}: {int(np.sum(p != q))} elements differ"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_native_equals_numpy_on_every_random_family(kind, isa):
+    rng = np.random.default_rng(abs(hash((kind, isa))) % 2**32)
+    for _ in range(25):
+        _, model, x = random_case(rng, kind)
+        _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
+
+
+def test_native_equals_libgna_golden_vectors(isa):
+    cases = sorted(p for p in DATA.glob("*.npz") if not p.stem.startswith("graph_"))
+    assert len(cases) > 30
+    for path in cases:
+        meta, model, x, outs = load_case(path)
+        res = emulator.run(model, x, backend="native")
+        assert res.saturated == meta["saturated"], path.stem
+        for got, want in zip(res.outputs, outs):
+            assert got.dtype == want.dtype and np.array_equal(got, want), path.stem
+
+
+def test_native_equals_libgna_on_compiled_graphs(isa):
+    for path in sorted(DATA.glob("graph_*.npz")):
+        meta, graph, steps = load_graph_case(path)
+        for k, (inputs, want, saturated) in enumerate(steps):
+            got, sat = run_graph(graph, inputs, backend="native")
+            assert sat == saturated, (path.stem, k)
+            for name in want:
+                assert np.array_equal(got[name], want[name]), (path.stem, k, name)
+
+
+def test_the_split_input_is_exact_at_the_extremes(isa):
+    """-32768 everywhere (weights and inputs): every product 2^30, the widest a lane ever sees;
+    a chunk of them overflows int32 and must clamp per chunk."""
+    for n in (1, 3, 8):
+        k = CHUNK_BY_BATCH[n - 1] + 64
+        w = np.full((5, k), -32768, np.int16)
+        w[1] = 32767
+        w[2, ::2] = 32767
+        x = np.full((k, n), -32768, np.int16)
+        model = GnaModel([FullyConnectedAffine(w, np.array([0, -5, 7, 2**31 - 1, -2**31], np.int32), n)])
+        _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_hypothesis_native_equals_numpy(data):
+    """Shapes, widths, multipliers, PWLs and value ranges drawn by hypothesis, on the best ISA."""
+    native.set_isa(None)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    kind = data.draw(st.sampled_from(["affine", "affine8", "diagonal", "conv", "recurrent"]))
+    n = data.draw(st.integers(1, 8))
+    hi = data.draw(st.sampled_from([3, 300, 32768]))
+    pwl = random_pwl(rng, data.draw(st.integers(2, 128)), data.draw(st.sampled_from(["even", "random"]))) \
+        if data.draw(st.booleans()) else None
+
+    def v(shape, dtype=np.int16, top=hi):
+        lo = -top if dtype != np.int8 else -min(top, 128)
+        return rng.integers(lo, min(top, np.iinfo(dtype).max + 1), size=shape).astype(dtype)
+    if kind in ("affine", "affine8"):
+        m, k = data.draw(st.integers(1, 40)), 8 * data.draw(st.integers(1, 100))
+        i8 = kind == "affine8"
+        op = FullyConnectedAffine(v((m, k), np.int8 if i8 else np.int16), v(m, np.int32, 2**31), n, pwl=pwl,
+                                  multiplier=rng.integers(0, 256, m) if i8 else None)
+        x = v((k, n))
+    elif kind == "diagonal":
+        m = 8 * data.draw(st.integers(1, 64))
+        op = ElementWiseAffine(v(m), v(m, np.int32, 2**31), n, pwl=pwl)
+        x = v((m, n))
+    elif kind == "conv":
+        f, c = 4 * data.draw(st.integers(1, 12)), 8 * data.draw(st.integers(1, 12))
+        stride = data.draw(st.integers(1, min(c, 8)))
+        width = c + 8 * data.draw(st.integers(0, 40))
+        pooling = data.draw(st.sampled_from([None, "max", "sum"]))
+        op = Convolution(v((f, c)), v(f, np.int32, 2**31), width, stride, pooling,
+                         data.draw(st.integers(1, 6)) if pooling else None,
+                         data.draw(st.integers(1, 6)) if pooling else None,
+                         pwl=pwl or (random_pwl(rng, 8, "even") if pooling else None))
+        x = v((1, width))
+    else:
+        m, k = 32 * data.draw(st.integers(1, 3)), 8 * data.draw(st.integers(1, 40))
+        op = Recurrent(v((m, k + m)), v(m, np.int32, 2**20), pwl or random_pwl(rng, 16, "even"), n,
+                       data.draw(st.integers(1, n)))
+        x = v((n, k))
+    model = GnaModel([op])
+    _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
+
+
+def test_npin_gna_isa_caps_the_instruction_set(monkeypatch):
+    assert native.set_isa("portable") == "portable" and native.isa() == "portable"
+    assert native.set_isa(None) == ISAS[-1]
+    with pytest.raises(Exception, match="is not one of"):
+        native.set_isa("sse9")
