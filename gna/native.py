@@ -26,9 +26,12 @@ void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, co
               size_t v_stride, int nvec, int len, int64_t *out);
 void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
                 int len, int64_t *out);
+int npg_peak(long iters, int64_t *sink);
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
-int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
+               int64_t *out);
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
                int64_t *scratch, void *out);
 int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
@@ -92,6 +95,27 @@ def available_isas() -> list[str]:
     return [k for k, v in ISAS.items() if v <= best]
 
 
+def peak_gmacs(seconds: float = 0.2) -> float | None:
+    """Multiply-adds per second of the ISA's MAC instruction alone on one core (GMAC/s), or None
+    for the portable code."""
+    import time
+
+    ffi, lib = load()
+    sink = ffi.new("int64_t *")
+    iters, best = 1 << 16, None
+    for _ in range(5):
+        t0 = time.perf_counter()
+        per = lib.npg_peak(iters, sink)
+        dt = time.perf_counter() - t0
+        if per == 0:
+            return None
+        rate = per * iters / dt / 1e9
+        best = rate if best is None else max(best, rate)
+        if dt < seconds / 5:
+            iters *= 4
+    return best
+
+
 def _p(ffi, ctype: str, arr: np.ndarray | None):
     return ffi.NULL if arr is None else ffi.cast(ctype, ffi.from_buffer(arr))
 
@@ -100,9 +124,9 @@ def padded(n: int) -> int:
     return -(-n // PAD) * PAD
 
 
-def pad_rows(a: np.ndarray, width: int) -> np.ndarray:
-    """[R, C] int16 with zero columns up to `width` (int8 sign-extended)."""
-    out = np.zeros((a.shape[0], width), np.int16)
+def pad_rows(a: np.ndarray, width: int, dtype=np.int16) -> np.ndarray:
+    """[R, C] with zero columns up to `width`, as `dtype` (int16: int8 weights sign-extended)."""
+    out = np.zeros((a.shape[0], width), dtype)
     out[:, :a.shape[1]] = a
     return out
 

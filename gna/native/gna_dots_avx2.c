@@ -30,6 +30,9 @@ static inline __attribute__((always_inline)) int64_t hsum64_avx2(__m256i v)
 #define STOREU(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
 #define KERNEL_T_BLOCK dots_t_block_avx2
 #define KERNEL_T npg_dots_t_avx2
+#define KERNEL_PEAK npg_peak_avx2
+#define LOADW8(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
+#define KERNEL8 npg_dots8_avx2
 #define RB_SPLIT 2
 #define NB_SPLIT 2
 #define RB_ONE 2

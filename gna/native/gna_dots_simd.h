@@ -10,8 +10,8 @@
 #define FLUSH_STEPS 64
 
 static inline __attribute__((always_inline)) void
-KERNEL_BLOCK(const int16_t *w, size_t ws, const int16_t *xa, const int16_t *xb, size_t vs, int len,
-             int64_t *out, int nvec, const int RB, const int NB, const int H)
+KERNEL_BLOCK(const void *w, size_t ws, const int16_t *xa, const int16_t *xb, size_t vs, int len,
+             int64_t *out, int nvec, const int RB, const int NB, const int H, const int W8)
 {
     int64_t tot[4][8][2];
     for (int r = 0; r < RB; r++)
@@ -26,7 +26,7 @@ KERNEL_BLOCK(const int16_t *w, size_t ws, const int16_t *xa, const int16_t *xb, 
         for (int k = k0; k < k1; k += LANES16) {
             VEC wv[4];
             for (int r = 0; r < RB; r++)
-                wv[r] = LOADU(w + r * ws + k);
+                wv[r] = W8 ? LOADW8((const int8_t *)w + r * ws + k) : LOADU((const int16_t *)w + r * ws + k);
             for (int v = 0; v < NB; v++) {
                 VEC a = LOADU(xa + v * vs + k);
                 for (int r = 0; r < RB; r++)
@@ -50,15 +50,16 @@ KERNEL_BLOCK(const int16_t *w, size_t ws, const int16_t *xa, const int16_t *xb, 
             out[r * nvec + v] = H == 2 ? tot[r][v][1] * 256 + tot[r][v][0] : tot[r][v][0];
 }
 
-#define KERNEL_ROWS(RB, NB, H)                                                                      \
+#define KERNEL_ROWS(RB, NB, H, W8)                                                                  \
     for (; r + RB <= rows; r += RB) {                                                              \
         int v = 0;                                                                                 \
+        const void *wr = W8 ? (const void *)((const int8_t *)w + r * ws) : (const void *)((const int16_t *)w + r * ws); \
         for (; v + NB <= nvec; v += NB)                                                            \
-            KERNEL_BLOCK(w + r * ws, ws, xa + v * vs, xb ? xb + v * vs : 0, vs, len,              \
-                         out + (size_t)r * nvec + v, nvec, RB, NB, H);                             \
+            KERNEL_BLOCK(wr, ws, xa + v * vs, xb ? xb + v * vs : 0, vs, len,                      \
+                         out + (size_t)r * nvec + v, nvec, RB, NB, H, W8);                         \
         for (; v < nvec; v++)                                                                      \
-            KERNEL_BLOCK(w + r * ws, ws, xa + v * vs, xb ? xb + v * vs : 0, vs, len,              \
-                         out + (size_t)r * nvec + v, nvec, RB, 1, H);                              \
+            KERNEL_BLOCK(wr, ws, xa + v * vs, xb ? xb + v * vs : 0, vs, len,                      \
+                         out + (size_t)r * nvec + v, nvec, RB, 1, H, W8);                          \
     }
 
 void KERNEL(const int16_t *w, size_t ws, int rows, const int16_t *xa, const int16_t *xb, size_t vs,
@@ -67,19 +68,32 @@ void KERNEL(const int16_t *w, size_t ws, int rows, const int16_t *xa, const int1
     int r = 0;
     if (xb) {
         if (nvec >= NB_SPLIT) {
-            KERNEL_ROWS(RB_SPLIT, NB_SPLIT, 2)
+            KERNEL_ROWS(RB_SPLIT, NB_SPLIT, 2, 0)
         } else {
-            KERNEL_ROWS(RB_SPLIT, 1, 2)
+            KERNEL_ROWS(RB_SPLIT, 1, 2, 0)
         }
-        KERNEL_ROWS(1, 1, 2)
+        KERNEL_ROWS(1, 1, 2, 0)
     } else {
         if (nvec >= NB_ONE) {
-            KERNEL_ROWS(RB_ONE, NB_ONE, 1)
+            KERNEL_ROWS(RB_ONE, NB_ONE, 1, 0)
         } else {
-            KERNEL_ROWS(RB_ONE, 1, 1)
+            KERNEL_ROWS(RB_ONE, 1, 1, 0)
         }
-        KERNEL_ROWS(1, 1, 1)
+        KERNEL_ROWS(1, 1, 1, 0)
     }
+}
+
+/* int8 weights, read as int8 (half the memory traffic) and widened in registers; x unsplit. */
+void KERNEL8(const int8_t *w, size_t ws, int rows, const int16_t *xa, size_t vs, int nvec, int len, int64_t *out)
+{
+    const int16_t *xb = 0;
+    int r = 0;
+    if (nvec >= NB_ONE) {
+        KERNEL_ROWS(RB_ONE, NB_ONE, 1, 1)
+    } else {
+        KERNEL_ROWS(RB_ONE, 1, 1, 1)
+    }
+    KERNEL_ROWS(1, 1, 1, 1)
 }
 
 /* The same sums with the rows in the lanes: out[v*rows_pad + r]. wt holds the weights in pairs of
@@ -139,4 +153,25 @@ void KERNEL_T(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t 
         for (; r0 < rows_pad; r0 += RL)
             KERNEL_T_BLOCK(wt, rows_pad, r0, a, b, len, o, 1);
     }
+}
+
+/* The multiply-add instruction alone, from registers, 12 independent chains: what one core can
+ * issue (`npin gna bench` reports GMAC/s against it). Each call does iters * 12 * LANES16 MACs;
+ * the values wrap, which SIMD integer arithmetic defines. */
+int64_t KERNEL_PEAK(long iters)
+{
+    VEC a = SET1_32(0x00030002);
+    VEC acc[12];
+    for (int i = 0; i < 12; i++)
+        acc[i] = SET1_32(i);
+    for (long n = 0; n < iters; n++) {
+        /* each chain multiplies its own accumulator: nothing to share between chains or hoist */
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            acc[i] = MAC(acc[i], acc[i], a);
+    }
+    int64_t s = 0;
+    for (int i = 0; i < 12; i++)
+        s += HSUM64(acc[i]);
+    return s;
 }

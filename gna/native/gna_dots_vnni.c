@@ -28,6 +28,9 @@ static inline __attribute__((always_inline)) int64_t hsum64_vnni(__m512i v)
 #define STOREU(p, v) _mm512_storeu_si512((void *)(p), (v))
 #define KERNEL_T_BLOCK dots_t_block_vnni
 #define KERNEL_T npg_dots_t_vnni
+#define KERNEL_PEAK npg_peak_vnni
+#define LOADW8(p) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p)))
+#define KERNEL8 npg_dots8_vnni
 #define RB_SPLIT 4
 #define NB_SPLIT 2
 #define RB_ONE 4

@@ -10,6 +10,12 @@ void npg_dots_vnni(const int16_t *, size_t, int, const int16_t *, const int16_t 
 void npg_dots_t_avx2(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots_t_avx512(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots_t_vnni(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots8_avx2(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots8_avx512(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
+void npg_dots8_vnni(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
+int64_t npg_peak_avx2(long);
+int64_t npg_peak_avx512(long);
+int64_t npg_peak_vnni(long);
 
 #define I32_MIN (-2147483647LL - 1)
 #define I32_MAX 2147483647LL
@@ -49,12 +55,28 @@ static void dots_t_portable(const int16_t *wt, int rows_pad, const int16_t *xa, 
         }
 }
 
+static void dots8_portable(const int8_t *w, size_t ws, int rows, const int16_t *xa, size_t vs, int nvec, int len,
+                           int64_t *out)
+{
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nvec; v++) {
+            const int8_t *wr = w + (size_t)r * ws;
+            const int16_t *a = xa + (size_t)v * vs;
+            int64_t s = 0;
+            for (int k = 0; k < len; k++)
+                s += (int32_t)wr[k] * a[k];
+            out[(size_t)r * nvec + v] = s;
+        }
+}
+
+typedef void (*dots8_fn)(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
 typedef void (*dots_fn)(const int16_t *, size_t, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 typedef void (*dots_t_fn)(const int16_t *, int, const int16_t *, const int16_t *, size_t, int, int, int64_t *);
 
 static int isa_in_use = -1;
 static dots_fn dots = dots_portable;
 static dots_t_fn dots_t = dots_t_portable;
+static dots8_fn dots8 = dots8_portable;
 
 int npg_best_isa(void)
 {
@@ -77,11 +99,11 @@ int npg_set_isa(int isa)
         isa = best;
     switch (isa) {
 #if defined(__x86_64__)
-    case NPG_AVX512_VNNI: dots = npg_dots_vnni; dots_t = npg_dots_t_vnni; break;
-    case NPG_AVX512: dots = npg_dots_avx512; dots_t = npg_dots_t_avx512; break;
-    case NPG_AVX2: dots = npg_dots_avx2; dots_t = npg_dots_t_avx2; break;
+    case NPG_AVX512_VNNI: dots = npg_dots_vnni; dots_t = npg_dots_t_vnni; dots8 = npg_dots8_vnni; break;
+    case NPG_AVX512: dots = npg_dots_avx512; dots_t = npg_dots_t_avx512; dots8 = npg_dots8_avx512; break;
+    case NPG_AVX2: dots = npg_dots_avx2; dots_t = npg_dots_t_avx2; dots8 = npg_dots8_avx2; break;
 #endif
-    default: dots = dots_portable; dots_t = dots_t_portable; isa = NPG_PORTABLE; break;
+    default: dots = dots_portable; dots_t = dots_t_portable; dots8 = dots8_portable; isa = NPG_PORTABLE; break;
     }
     isa_in_use = isa;
     return isa;
@@ -101,6 +123,28 @@ void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_
     if (isa_in_use < 0)
         npg_set_isa(-1);
     dots_t(wt, rows_pad, xa, xb, v_stride, nvec, len, out);
+}
+
+void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
+               int64_t *out)
+{
+    if (isa_in_use < 0)
+        npg_set_isa(-1);
+    dots8(w, w_stride, rows, x, v_stride, nvec, len, out);
+}
+
+int npg_peak(long iters, int64_t *sink)
+{
+    if (isa_in_use < 0)
+        npg_set_isa(-1);
+    switch (isa_in_use) {
+#if defined(__x86_64__)
+    case NPG_AVX512_VNNI: *sink = npg_peak_vnni(iters); return 12 * 32;
+    case NPG_AVX512: *sink = npg_peak_avx512(iters); return 12 * 32;
+    case NPG_AVX2: *sink = npg_peak_avx2(iters); return 12 * 16;
+#endif
+    default: return 0;
+    }
 }
 
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
@@ -163,7 +207,7 @@ static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl, void *out)
     return 0;
 }
 
-int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
 {
     int64_t *s = scratch, *part = scratch + (size_t)m * n;
@@ -173,7 +217,10 @@ int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, cons
             s[(size_t)r * n + v] = bias[r];
     for (int c = 0; c < k; c += chunk) {
         int len = (c + chunk < kpad ? c + chunk : kpad) - c;
-        npg_dots(w + c, (size_t)kpad, m, xa + c, xb ? xb + c : 0, (size_t)kpad, n, len, part);
+        if (w8)
+            npg_dots8((const int8_t *)w + c, (size_t)kpad, m, xa + c, (size_t)kpad, n, len, part);
+        else
+            npg_dots((const int16_t *)w + c, (size_t)kpad, m, xa + c, xb ? xb + c : 0, (size_t)kpad, n, len, part);
         for (int r = 0; r < m; r++) {
             int64_t mr = mult ? mult[r] : 1;
             for (int v = 0; v < n; v++) {

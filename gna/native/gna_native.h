@@ -37,16 +37,25 @@ void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, co
 void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
                 int len, int64_t *out);
 
+/* The ISA's multiply-add instruction alone, from registers: returns the MACs per iteration (0:
+ * no SIMD peak for the portable code); the result goes to *sink so the loop is not elided. */
+int npg_peak(long iters, int64_t *sink);
+
 /* x [n][len] -> lo, hi bytes (see above). */
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 
 /* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. */
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 
+/* npg_dots with int8 weights, read as int8; x not split. */
+void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
+               int64_t *out);
+
 /* FullyConnectedAffine: s[m][v] = bias[m]; per chunk of the K inputs s = clamp32(s + mult[m]*dot)
- * (mult NULL: 1). xa/xb: the n input vectors, [n][kpad]. out: int16 [m][n] through pwl, else
- * int32 [m][n]. scratch: 2*m*n int64. Returns 1 if anything saturated. */
-int npg_affine(const int16_t *w, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+ * (mult NULL: 1). w: int16, or int8 when w8 (then xb is NULL). xa/xb: the n input vectors,
+ * [n][kpad]. out: int16 [m][n] through pwl, else int32 [m][n]. scratch: 2*m*n int64. Returns 1 if
+ * anything saturated. */
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
                int64_t *scratch, void *out);
 

@@ -47,15 +47,16 @@ def native(op, x, sat):
     k, n = op.input_shape
     m = op.weights.shape[0]
     kp = nv.padded(k)
-    w = nv.cached(op, "w", op.weights, lambda: nv.pad_rows(op.weights, kp))
+    w8 = op.weights.dtype == np.int8
+    w = nv.cached(op, "w", op.weights, lambda: nv.pad_rows(op.weights, kp, op.weights.dtype))
     bias = nv.cached(op, "bias", op.bias, lambda: np.ascontiguousarray(
         op.bias if op.bias_index is None else op.bias[:, op.bias_index], np.int32))
     xt = np.zeros((n, kp), np.int16)
     xt[:, :k] = x.reshape(k, n).T
-    xa, xb = (xt, None) if op.weights.dtype == np.int8 else nv.split(xt)
+    xa, xb = (xt, None) if w8 else nv.split(xt)
     out = nv.out_array((m, n), op.pwl)
     scratch = np.empty(2 * m * n, np.int64)
-    sat.hit |= bool(lib.npg_affine(nv.ptr(w, "int16_t *"), m, kp, k, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
+    sat.hit |= bool(lib.npg_affine(nv.ptr(w, "void *"), int(w8), m, kp, k, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
                                    n, nv.ptr(bias, "int32_t *"), nv.ptr(op.multiplier, "uint8_t *"),
                                    CHUNK_BY_BATCH[n - 1], nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"),
                                    nv.ptr(out, "void *")))

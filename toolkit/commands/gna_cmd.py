@@ -49,8 +49,11 @@ def register(sub) -> None:
     p.add_argument("--max-bytes", type=int, default=48_000, help="skip cases bigger than this (keeps the data small)")
     p.set_defaults(func=cmd_golden)
 
-    p = g.add_parser("bench", help="emulator vs libGNA (Generic and AVX2) per-inference time, as ratios")
+    p = g.add_parser("bench", help="numpy and native emulators vs libGNA (Generic and AVX2) per-inference time, "
+                                   "as ratios; native GMAC/s against its instruction's peak")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--without-libgna", action="store_true", help="run without the library (emulators only)")
+    p.add_argument("--no-networks", action="store_true", help="only the single-operation models")
     p.add_argument("--json", help="also write the figures as a run file (e.g. docs/gna/bench.json)")
     p.set_defaults(func=cmd_bench)
     from .gna_compile_cmd import register_compiler
@@ -241,48 +244,63 @@ def _golden_graphs(lib, out: Path, rng, meta: dict) -> int:
     return n
 
 
-def _bench_models():
-    from gna.ir import Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent
-    from gna.random_models import random_pwl
-
-    rng = np.random.default_rng(1)
-
-    def r(shape, dtype=np.int16, hi=2000):
-        return rng.integers(-hi, hi, size=shape).astype(dtype)
-    return {
-        "affine 1024x1024 i16 N=8 +PWL": (GnaModel([FullyConnectedAffine(r((1024, 1024)), r(1024, np.int32), 8,
-                                                                          pwl=random_pwl(rng, 16, "even"))]), r((1024, 8))),
-        "affine 512x2048 i8 N=4": (GnaModel([FullyConnectedAffine(r((512, 2048), np.int8, 100), r(512, np.int32), 4,
-                                                                   multiplier=rng.integers(0, 256, 512))]), r((2048, 4))),
-        "diagonal 8192 N=8 +PWL": (GnaModel([ElementWiseAffine(r(8192), r(8192, np.int32), 8,
-                                                                pwl=random_pwl(rng, 32, "even"))]), r((8192, 8))),
-        "conv W=16384 C=64 F=32 maxpool": (GnaModel([Convolution(r((32, 64)), r(32, np.int32), 16384, 2, "max", 3, 3,
-                                                                  pwl=random_pwl(rng, 16, "even"))]), r((1, 16384))),
-        "recurrent K=256 M=256 N=8": (GnaModel([Recurrent(r((256, 512)), r(256, np.int32), random_pwl(rng, 16, "even"),
-                                                          8, 1)]), r((8, 256))),
-    }
-
-
 def cmd_bench(args) -> int:
-    lib = _libgna()
-    print(f"per inference, best of {args.rounds}; libGNA {lib.library_version()} (model creation excluded)")
-    print(f"{'model':34s} {'emulator':>10s} {'lib Generic':>12s} {'lib AVX2':>10s} {'vs Generic':>11s} {'vs AVX2':>8s}")
+    from gna import native
+
+    from ..gna.bench import chain_models, network_models
+
+    try:
+        lib = _libgna()
+    except NpinError as e:
+        if not args.without_libgna:
+            raise
+        lib = None
+        print(f"libGNA not measured: {e}")
+    isa = native.isa()
+    peak = native.peak_gmacs()
+    print(f"per inference, best of {args.rounds}, one core; "
+          f"{'libGNA ' + lib.library_version() + ' (model creation excluded)' if lib else 'no libGNA'}; "
+          f"native emulator on {isa}, its multiply-add alone peaks at "
+          f"{'%.1f GMAC/s' % peak if peak else 'n/a (portable C)'}")
+    print(f"{'model':40s} {'numpy':>9s} {'native':>9s} {'lib Gen.':>9s} {'lib AVX2':>9s} {'vs Gen.':>8s} {'vs AVX2':>8s} "
+          f"{'GMAC/s':>7s}  exact")
     rows = []
-    for name, (model, x) in _bench_models().items():
-        emu = best_of(lambda: emulator.run(model, x), args.rounds)
-        per = {}
-        for acc in ("generic", "avx2"):
-            reps = 8
-            one = best_of(lambda: lib.run(model, x, acc, 1), args.rounds)
-            many = best_of(lambda: lib.run(model, x, acc, 1 + reps), args.rounds)
-            per[acc] = max(many - one, 1e-9) / reps
-        print(f"{name:34s} {emu * 1e3:9.3f}ms {per['generic'] * 1e3:11.3f}ms {per['avx2'] * 1e3:9.3f}ms "
-              f"{per['generic'] / emu:10.2f}x {per['avx2'] / emu:7.2f}x")
-        rows.append({"model": name, "emulator_s": emu, "libgna_generic_s": per["generic"], "libgna_avx2_s": per["avx2"]})
+    models = chain_models(args.rounds, lib) + ([] if args.no_networks else network_models(args.rounds, lib))
+    with progress_bar("gna bench", len(models)) as advance:
+        for bm in models:
+            t_np = best_of(bm.run_numpy, args.rounds)
+            t_nat = best_of(bm.run_native, args.rounds)
+            gen = avx2 = None
+            if bm.libgna is not None:
+                gen, avx2 = bm.libgna("generic"), bm.libgna("avx2")
+            exact = bool(bm.same())
+            gmacs = bm.macs / t_nat / 1e9
+            row = {"model": bm.name, "macs": bm.macs, "numpy_s": t_np, "native_s": t_nat, "libgna_generic_s": gen,
+                   "libgna_avx2_s": avx2, "native_gmacs": gmacs, "bit_exact": exact}
+            rows.append(row)
+            fmt = (lambda t: f"{t * 1e3:8.3f}ms" if t is not None else f"{'—':>10s}")
+            print(f"{bm.name:40s} {fmt(t_np)} {fmt(t_nat)} {fmt(gen)} {fmt(avx2)} "
+                  f"{(f'{gen / t_nat:7.2f}x' if gen else '—'):>8s} {(f'{avx2 / t_nat:7.2f}x' if avx2 else '—'):>8s} "
+                  f"{gmacs:7.1f}  {'yes' if exact else 'NO'}")
+            advance()
+    all_exact = all(r["bit_exact"] for r in rows)
     if args.json:
-        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}", "rounds": args.rounds, "models": rows})
+        write_run_file(args.json, {"library": f"libGNA {lib.library_version()}" if lib else None, "rounds": args.rounds,
+                                   "native_isa": isa, "peak_gmacs": peak, "models": rows})
         print(f"wrote {args.json}")
-    return 0
+    timed = [r for r in rows if r["libgna_avx2_s"]]
+    if timed:
+        worst = min(timed, key=lambda r: r["libgna_avx2_s"] / r["native_s"])
+        worst_gen = min(timed, key=lambda r: r["libgna_generic_s"] / r["native_s"])
+        print(f"native vs libGNA Generic: worst {worst_gen['libgna_generic_s'] / worst_gen['native_s']:.2f}x "
+              f"({worst_gen['model']})")
+        print(f"native vs libGNA AVX2: worst {worst['libgna_avx2_s'] / worst['native_s']:.2f}x ({worst['model']}), "
+              f"{'bit-exact' if all_exact else 'NOT bit-exact'}")
+    else:
+        worst = min(rows, key=lambda r: r["numpy_s"] / r["native_s"])
+        print(f"native vs libGNA AVX2: not measured (no libGNA); native vs numpy worst "
+              f"{worst['numpy_s'] / worst['native_s']:.2f}x ({worst['model']}), {'bit-exact' if all_exact else 'NOT bit-exact'}")
+    return 0 if all_exact else 1
 
 
 def cmd_probe(args) -> int:
