@@ -17,7 +17,7 @@ PAD = 32
 
 CDEF = """
 typedef struct npg_pwl {
-    int64_t lo, hi; int32_t bucket_shift, segments;
+    int64_t lo, hi; int32_t bucket_shift, segments, steps;
     const int32_t *first; const int64_t *next_minus1, *slope, *offset; const int32_t *shift;
 } npg_pwl_t;
 int npg_best_isa(void);
@@ -160,6 +160,7 @@ class PwlNative:
         self.shift = np.ascontiguousarray(t.shift, np.int32)
         self.c = ffi.new("npg_pwl_t *", {
             "lo": int(t.lo), "hi": int(t.hi), "bucket_shift": int(t.bucket_shift), "segments": len(self.slope),
+            "steps": int(t.steps),
             "first": _p(ffi, "int32_t *", self.first), "next_minus1": _p(ffi, "int64_t *", self.next_minus1),
             "slope": _p(ffi, "int64_t *", self.slope), "offset": _p(ffi, "int64_t *", self.offset),
             "shift": _p(ffi, "int32_t *", self.shift)})

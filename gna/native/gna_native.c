@@ -168,24 +168,26 @@ static inline int64_t clamp32(int64_t v, int *sat)
     return v;
 }
 
+/* Branch-free but for the rare crowded table: inputs far outside the segments are common and
+ * would mispredict every clamp. */
 static inline int16_t pwl_one(const npg_pwl_t *p, int64_t x, int *sat)
 {
-    if (x < p->lo)
-        x = p->lo;   /* x <= b_0 evaluates segment 0 at b_0 */
+    x = x < p->lo ? p->lo : x;   /* x <= b_0 evaluates segment 0 at b_0 */
     int64_t xi = x < p->hi ? x : p->hi;
     int32_t k = p->first[(xi - p->lo) >> p->bucket_shift];
-    while (k + 1 < p->segments && x > p->next_minus1[k])
-        k++;
+    if (p->steps <= 8) {
+        /* the last segment's next_minus1 is INT32_MAX, so k never passes it */
+        for (int s = 0; s < p->steps; s++)
+            k += x > p->next_minus1[k];
+    } else {
+        while (k + 1 < p->segments && x > p->next_minus1[k])
+            k++;
+    }
     int64_t y = (x * p->slope[k] + p->offset[k]) >> p->shift[k];
-    if (y < -32768) {
-        *sat = 1;
-        return -32768;
-    }
-    if (y > 32767) {
-        *sat = 1;
-        return 32767;
-    }
-    return (int16_t)y;
+    int64_t c = y < -32768 ? -32768 : y;
+    c = c > 32767 ? 32767 : c;
+    *sat |= c != y;
+    return (int16_t)c;
 }
 
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)

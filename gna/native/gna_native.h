@@ -18,7 +18,7 @@ enum { NPG_PORTABLE = 0, NPG_AVX2 = 1, NPG_AVX512 = 2, NPG_AVX512_VNNI = 3 };
 /* A PWL's lookup tables, as gna/arith.py's PwlTables builds them (docs/gna-model.md §3.6). */
 typedef struct npg_pwl {
     int64_t lo, hi;           /* first and last segment base */
-    int32_t bucket_shift, segments;
+    int32_t bucket_shift, segments, steps;  /* steps: the most any bucket needs from its first segment */
     const int32_t *first;     /* the segment at each bucket's start */
     const int64_t *next_minus1, *slope, *offset;
     const int32_t *shift;

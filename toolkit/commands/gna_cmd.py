@@ -24,7 +24,10 @@ def register(sub) -> None:
 
     p = g.add_parser("run", help="run a model file on a backend")
     p.add_argument("model")
-    p.add_argument("--input", required=True, help=".npy int16 input in the first operation's layout")
+    p.add_argument("--input", required=True, help=".npy int16 input in the first operation's layout, or a batch "
+                                                  "of them [B, ...] (independent inferences)")
+    p.add_argument("--jobs", type=int, help="a batch's inferences run this many at a time (default: every core; "
+                                            "emulator backends)")
     p.add_argument("--backend", choices=("emulator", "native", "libgna"), default="emulator",
                    help="emulator: the numpy reference; native: the same in C (SIMD); libgna: Intel's library")
     p.add_argument("--acceleration", choices=("generic", "avx2", "sse4", "avx1", "auto"), default="generic",
@@ -82,15 +85,29 @@ def _libgna():
 def cmd_run(args) -> int:
     model = load_model(args.model)
     x = read_npy(args.input, "int16 input")
-    if x.dtype != np.int16 or x.size != int(np.prod(model.input_shape)):
+    one = int(np.prod(model.input_shape))
+    batch = x.ndim >= 2 and x.shape[0] > 1 and x.size == x.shape[0] * one and x[0].size == one
+    if x.dtype != np.int16 or (x.size != one and not batch):
         raise ConfigError(f"input is {x.dtype} {list(x.shape)}; the model takes int16 {list(model.input_shape)}",
-                          "quantize the input to int16 in the first operation's layout")
-    res = (_libgna().run(model, x, args.acceleration) if args.backend == "libgna"
-           else emulator.run(model, x, backend="native" if args.backend == "native" else "numpy"))
+                          "quantize the input to int16 in the first operation's layout (or stack a batch [B, ...])")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs} is below 1", "--jobs 1 runs the batch on one core")
+    backend = "native" if args.backend == "native" else "numpy"
+    t0 = time.perf_counter()
+    if not batch:
+        results = [_libgna().run(model, x, args.acceleration) if args.backend == "libgna" else emulator.run(model, x, backend)]
+    elif args.backend == "libgna":
+        results = [_libgna().run(model, xi, args.acceleration) for xi in x]
+    else:
+        results = emulator.run_many(model, list(x), backend, args.jobs)
+    seconds = time.perf_counter() - t0
+    out = results[0].output if not batch else np.stack([r.output for r in results])
     if args.output:
-        np.save(args.output, res.output)
-    print(f"{args.backend}: output {res.output.dtype} {list(res.output.shape)}, saturated {res.saturated}, "
-          f"checksum {int(np.sum(res.output.astype(np.int64)))}")
+        np.save(args.output, out)
+    sat = any(r.saturated for r in results)
+    print(f"{args.backend}: output {out.dtype} {list(out.shape)}, saturated {sat}, "
+          f"checksum {int(np.sum(out.astype(np.int64)))}"
+          + (f"; {len(results)} inferences in {seconds:.3f} s" if batch else ""))
     return 0
 
 
@@ -284,9 +301,21 @@ def cmd_bench(args) -> int:
                   f"{gmacs:7.1f}  {'yes' if exact else 'NO'}")
             advance()
     all_exact = all(r["bit_exact"] for r in rows)
+    import os
+
+    from ..gna.bench import scaling, vocoder_batch
+
+    cores = os.cpu_count() or 1
+    model, xs = vocoder_batch()
+    scale = scaling(model, xs, args.rounds, cores)
+    one = scale[0][1]
+    print(f"cores (native, {len(xs)} vocoder frames as independent inferences): " + ", ".join(
+        f"{j} → {len(xs) / t:,.0f} frames/s ({one / t:.2f}x)" for j, t in scale))
     if args.json:
         write_run_file(args.json, {"library": f"libGNA {lib.library_version()}" if lib else None, "rounds": args.rounds,
-                                   "native_isa": isa, "peak_gmacs": peak, "models": rows})
+                                   "native_isa": isa, "peak_gmacs": peak, "models": rows,
+                                   "scaling": {"workload": f"{len(xs)} vocoder frames", "seconds_by_cores":
+                                               {str(j): t for j, t in scale}}})
         print(f"wrote {args.json}")
     timed = [r for r in rows if r["libgna_avx2_s"]]
     if timed:

@@ -121,3 +121,22 @@ def network_models(rounds: int, lib) -> list[BenchModel]:
     cm = compile_onnx(voc, calib, weights="i16")
     out.append(_graph_model("network: FiLM vocoder, one 10 ms frame (i16)", cm, calib[0], rounds, lib))
     return out
+
+
+def scaling(model, xs, rounds: int, cores: int) -> list[tuple[int, float]]:
+    """Seconds for the batch `xs` of independent inferences on the native emulator, 1..cores threads."""
+    return [(jobs, best_of(lambda: emulator.run_many(model, xs, "native", jobs), rounds)) for jobs in range(1, cores + 1)]
+
+
+def vocoder_batch(frames: int = 256):
+    """The FiLM vocoder (mean voice, i16) as a chain, and `frames` quantized input windows."""
+    from gna.onnx_compiler import compile_onnx
+    from toolkit.vocoder.chain import load_model
+    from toolkit.vocoder.export import MEAN_VOICE, for_speaker
+
+    voc = for_speaker(load_model(), MEAN_VOICE)
+    width = int(np.prod([d.dim_value for d in voc.graph.input[0].type.tensor_type.shape.dim][1:]))
+    rng = np.random.default_rng(4)
+    cm = compile_onnx(voc, rng.normal(-4, 2, (64, 1, width)).astype(np.float32), weights="i16")
+    wins = rng.normal(-4, 2, (frames, 1, width)).astype(np.float32)
+    return cm.model, [cm.quantize_input(w) for w in wins]

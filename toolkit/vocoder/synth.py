@@ -63,18 +63,24 @@ class FloatVocoder:
 class GnaVocoder:
     """A compiled vocoder on the bit-exact GNA 2.0 emulator (or any `run(model, x) -> output`)."""
 
-    def __init__(self, compiled, cfg: VocoderConfig, run=None):
-        from gna import emulator
-
+    def __init__(self, compiled, cfg: VocoderConfig, run=None, backend: str = "native", jobs: int | None = None):
+        """`run(model, x) -> output` replaces the emulator (libGNA); otherwise the emulator's
+        `backend`, frames spread over `jobs` threads (every core by default)."""
         self.cm, self.cfg = compiled, cfg
         self.out_scale = compiled.layers[-1]["scale"]
-        self.run = run or (lambda model, x: emulator.run(model, x).output)
+        self.run, self.backend, self.jobs = run, backend, jobs
 
     def int16(self, wins: np.ndarray) -> np.ndarray:
         """One inference per frame: the host quantizes the window, GNA returns int16 log-magnitudes."""
+        from gna import emulator
+
         wins = np.asarray(wins).reshape(-1, self.cfg.inputs)
-        return np.stack([np.asarray(self.run(self.cm.model, self.cm.quantize_input(w[None]))).reshape(-1)
-                         for w in wins]).astype(np.int16)
+        xs = [self.cm.quantize_input(w[None]) for w in wins]
+        if self.run is not None:
+            outs = [np.asarray(self.run(self.cm.model, x)) for x in xs]
+        else:
+            outs = [r.output for r in emulator.run_many(self.cm.model, xs, self.backend, self.jobs)]
+        return np.stack([o.reshape(-1) for o in outs]).astype(np.int16)
 
     def log_magnitude(self, wins: np.ndarray) -> np.ndarray:
         return self.int16(wins) / self.out_scale
