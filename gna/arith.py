@@ -30,7 +30,7 @@ class PwlTables:
     steps instead of a binary search (the idea of libGNA's lookup table, done with numpy)."""
     BUCKET_BITS = 16
 
-    def __init__(self, pwl):
+    def __init__(self, pwl, bucket_bits: int = BUCKET_BITS):
         xb = pwl.x_base.astype(np.int64)
         self.base = xb & ~3
         self.shift = 8 * ((xb & 3) + 1)
@@ -43,7 +43,7 @@ class PwlTables:
         self.next_minus1 = np.append(self.base[1:] - 1, np.iinfo(np.int32).max)
         lo, span = int(self.base[0]), int(self.base[-1] - self.base[0])
         self.lo, self.hi = lo, lo + span
-        self.bucket_shift = max(0, span.bit_length() - self.BUCKET_BITS)
+        self.bucket_shift = max(0, span.bit_length() - bucket_bits)
         starts = lo + (np.arange((span >> self.bucket_shift) + 1, dtype=np.int64) << self.bucket_shift)
         ends = np.minimum(starts + (1 << self.bucket_shift) - 1, self.hi)
         self.first = (np.searchsorted(self.base, starts, side="right") - 1).astype(np.intp)  # at each bucket's start

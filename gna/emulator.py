@@ -29,7 +29,10 @@ BACKENDS = ("numpy", "native")
 
 def run_operation(op, x: np.ndarray, sat: Sat, backend: str = "numpy") -> np.ndarray:
     spec = spec_of(op)
-    fn = spec.native if backend == "native" and spec.native is not None else spec.emulate
+    # an int32 result handed to the next operation stays the numpy reference's business: the C
+    # kernels take int16 inputs
+    native = backend == "native" and spec.native is not None and x.dtype == np.int16
+    fn = spec.native if native else spec.emulate
     y = fn(op, x, sat)
     return y.reshape(op.output_shape).astype(output_dtype(op), copy=False)
 
@@ -45,6 +48,12 @@ def run(model: GnaModel, x: np.ndarray, backend: str = "numpy") -> RunResult:
         raise ValueError(f"GNA 2.0 inputs are int16, got {x.dtype}")
     if x.size != int(np.prod(model.input_shape)):
         raise ValueError(f"input has {x.size} elements, the model takes {list(model.input_shape)}")
+    if backend == "native":
+        from .native import chain_plan
+
+        plan = chain_plan(model)
+        if plan is not None:
+            return plan.run(x)
     sat = Sat()
     outs = []
     for op in model.operations:
@@ -58,11 +67,19 @@ def run_many(model: GnaModel, xs, backend: str = "native", jobs: int | None = No
     default. The native backend runs its C with the GIL released; results keep the input order."""
     xs = list(xs)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(xs)))
+    plan = None
+    if backend == "native":
+        from .native import chain_plan
+
+        plan = chain_plan(model)
+
+    def part_of(part):  # a native chain runs a whole part in one C call
+        return plan.run_many(part) if plan is not None else [run(model, x, backend) for x in part]
     if jobs == 1:
-        return [run(model, x, backend) for x in xs]
+        return part_of(xs)
     parts = [xs[i::jobs] for i in range(jobs)]  # one long task per thread: less hand-over
     with ThreadPoolExecutor(jobs) as pool:
-        done = list(pool.map(lambda part: [run(model, x, backend) for x in part], parts))
+        done = list(pool.map(part_of, parts))
     out: list = [None] * len(xs)
     for i, part in enumerate(done):
         out[i::jobs] = part

@@ -5,6 +5,7 @@ run time. `NPIN_GNA_ISA=portable|avx2|avx512|vnni` caps the choice (the tests ru
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
                int64_t *out);
-int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
                int64_t *scratch, void *out);
 int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
@@ -42,6 +43,24 @@ int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t 
 int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
                   const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
                   int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
+int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
+                    const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
+                    const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out);
+int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *x, int width, int stride,
+               int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
+               const npg_pwl_t *pwl, int16_t *s16, int64_t *s64, void *out);
+typedef struct npg_op {
+    int32_t kind, m, k, kpad, n, w8, chunk, mpad, delay, fpad, stride, pooling, pool_window, pool_stride, rows, cols;
+    const void *w;
+    const int16_t *wf, *state;
+    const int64_t *wm;
+    const int32_t *bias;
+    const uint8_t *mult;
+    const npg_pwl_t *pwl;
+} npg_op_t;
+int npg_run_chain(const npg_op_t *ops, int nops, const int16_t *x, void *const *outs, int16_t *s16, int64_t *s64);
+int npg_run_chain_many(const npg_op_t *ops, int nops, int count, const int16_t *xs, size_t x_elems,
+                       void *const *outs, const size_t *out_bytes, int16_t *s16, int64_t *s64, uint8_t *sat);
 """
 
 
@@ -148,11 +167,14 @@ def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class PwlNative:
     """A PWL's lookup tables as the C code reads them; keeps the arrays alive."""
 
+    # 1,025 buckets: the table (4 KiB) stays in L1; numpy's 2^16 pay off only in its vector steps
+    BUCKET_BITS = 10
+
     def __init__(self, pwl):
-        from .arith import pwl_tables
+        from .arith import PwlTables
 
         ffi, _ = load()
-        t = pwl_tables(pwl)
+        t = PwlTables(pwl, self.BUCKET_BITS)
         self.first = np.ascontiguousarray(t.first, np.int32)
         self.next_minus1 = np.ascontiguousarray(t.next_minus1, np.int64)
         self.slope = np.ascontiguousarray(t.slope, np.int64)
@@ -195,3 +217,90 @@ def ptr(arr, ctype: str):
     ffi, _ = load()
     return _p(ffi, ctype, arr)
 
+
+
+class ChainStep:
+    """One operation of a ChainPlan: npg_op_t's fields, the arrays they point into (kept alive),
+    and the scratch it needs (int16, int64 elements)."""
+
+    def __init__(self, fields: dict, keep: list, s16: int = 0, s64: int = 0):
+        self.fields, self.keep, self.s16, self.s64 = fields, keep, s16, s64
+
+
+class ChainPlan:
+    """A model's operations as npg_op_t records: one C call runs an inference, with the GIL
+    released throughout (so batches scale over cores) and no Python between operations."""
+
+    def __init__(self, model, steps: list[ChainStep]):
+        from .ir import output_dtype
+
+        ffi, _ = load()
+        self.ops = ffi.new("npg_op_t[]", len(steps))
+        for rec, step in zip(self.ops, steps):
+            for name, value in step.fields.items():
+                setattr(rec, name, value)
+        self.keep = [step.keep for step in steps]
+        self.s16 = max(1, max(step.s16 for step in steps))
+        self.s64 = max(1, max(step.s64 for step in steps))
+        self.outputs = [(op.output_shape, output_dtype(op)) for op in model.operations]
+        self.n_in = int(np.prod(model.input_shape))
+
+    def run(self, x: np.ndarray):
+        from .emulator import RunResult
+
+        ffi, lib = load()
+        outs = [np.empty(shape, dtype) for shape, dtype in self.outputs]
+        ptrs = ffi.new("void *[]", [ffi.from_buffer(o) for o in outs])
+        s16, s64 = np.empty(self.s16, np.int16), np.empty(self.s64, np.int64)
+        rc = lib.npg_run_chain(self.ops, len(outs), ffi.from_buffer("int16_t[]", np.ascontiguousarray(x, np.int16)),
+                               ptrs, ffi.from_buffer("int16_t[]", s16), ffi.from_buffer("int64_t[]", s64))
+        if rc < 0:
+            raise RuntimeError("npg_run_chain: an operation kind the C code does not know")
+        return RunResult(outs[-1], outs, bool(rc))
+
+
+    def run_many(self, xs: list) -> list:
+        """Independent inferences in one C call (the GIL released for all of them)."""
+        from .emulator import RunResult
+
+        ffi, lib = load()
+        count = len(xs)
+        batch = np.ascontiguousarray(np.stack([np.asarray(x, np.int16).reshape(-1) for x in xs]))
+        if batch.shape[1] != self.n_in:
+            raise ValueError(f"inputs have {batch.shape[1]} elements, the model takes {self.n_in}")
+        outs = [np.empty((count, *shape), dtype) for shape, dtype in self.outputs]
+        ptrs = ffi.new("void *[]", [ffi.from_buffer(o) for o in outs])
+        sizes = ffi.new("size_t[]", [o[0].nbytes for o in outs])
+        s16, s64, sat = np.empty(self.s16, np.int16), np.empty(self.s64, np.int64), np.zeros(count, np.uint8)
+        rc = lib.npg_run_chain_many(self.ops, len(outs), count, ffi.from_buffer("int16_t[]", batch), self.n_in, ptrs,
+                                    sizes, ffi.from_buffer("int16_t[]", s16), ffi.from_buffer("int64_t[]", s64),
+                                    ffi.from_buffer("uint8_t[]", sat))
+        if rc < 0:
+            raise RuntimeError("npg_run_chain_many: an operation kind the C code does not know")
+        return [RunResult(outs[-1][b], [o[b] for o in outs], bool(sat[b])) for b in range(count)]
+
+
+def chain_plan(model) -> ChainPlan | None:
+    """The model's plan, built once (None if an operation has no native step, or an operation
+    before the last hands on int32: the per-operation path covers those)."""
+    from .ir import output_dtype
+    from .ops import spec_of
+
+    key = tuple((id(op), id(getattr(op, "weights", getattr(op, "filters", None))), id(getattr(op, "bias", None)))
+                for op in model.operations)
+    hit = model.__dict__.get("_native_plan")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    plan = None
+    if all(output_dtype(op) == np.int16 for op in model.operations[:-1]):
+        steps = []
+        for op in model.operations:
+            make = spec_of(op).native_step
+            step = make(op, sys.modules[__name__]) if make is not None else None
+            if step is None:
+                break
+            steps.append(step)
+        else:
+            plan = ChainPlan(model, steps)
+    model.__dict__["_native_plan"] = (key, plan)
+    return plan

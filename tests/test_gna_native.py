@@ -124,3 +124,40 @@ def test_npin_gna_isa_caps_the_instruction_set(monkeypatch):
     assert native.set_isa(None) == ISAS[-1]
     with pytest.raises(Exception, match="is not one of"):
         native.set_isa("sse9")
+
+
+def test_a_batch_on_every_core_gives_each_inference_as_alone(tmp_path):
+    """run_many: one C call per thread for a chain the plan covers, the per-operation path for one
+    it does not (an int32 result handed on); results in input order, flags per inference."""
+    rng = np.random.default_rng(7)
+    chain = GnaModel([FullyConnectedAffine(rng.integers(-3000, 3000, (64, 48)).astype(np.int16),
+                                           rng.integers(-2**31, 2**31, 64).astype(np.int32), 2,
+                                           pwl=random_pwl(rng, 12, "even")),
+                      ElementWiseAffine(rng.integers(-3000, 3000, 64).astype(np.int16), np.zeros(64, np.int32), 2)])
+    handed_int32 = GnaModel([FullyConnectedAffine(rng.integers(-50, 50, (16, 16)).astype(np.int16),
+                                                  np.zeros(16, np.int32), 1),
+                             ElementWiseAffine(np.ones(16, np.int16), np.zeros(16, np.int32), 1)])
+    assert native.chain_plan(chain) is not None and native.chain_plan(handed_int32) is None
+    for model, shape in ((chain, (48, 2)), (handed_int32, (16, 1))):
+        xs = [rng.integers(-32768, 32768, shape).astype(np.int16) for _ in range(9)]
+        for jobs in (1, 2):
+            for got, x in zip(emulator.run_many(model, xs, "native", jobs), xs):
+                _same(got, emulator.run(model, x))
+
+
+def test_gna_run_takes_a_stacked_batch(tmp_path):
+    from gna.model_io import save_model
+    from toolkit.cli import main
+
+    rng = np.random.default_rng(3)
+    model = GnaModel([FullyConnectedAffine(rng.integers(-900, 900, (24, 40)).astype(np.int16),
+                                           np.zeros(24, np.int32), 1, pwl=random_pwl(rng, 8, "even"))])
+    save_model(tmp_path / "m.npz", model)
+    xs = rng.integers(-32768, 32768, (5, 40, 1)).astype(np.int16)
+    np.save(tmp_path / "x.npy", xs)
+    assert main(["gna", "run", str(tmp_path / "m.npz"), "--input", str(tmp_path / "x.npy"), "--backend", "native",
+                 "--jobs", "2", "-o", str(tmp_path / "y.npy")]) == 0
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (5, 24, 1)
+    for yi, xi in zip(y, xs):
+        assert np.array_equal(yi, emulator.run(model, xi).output)

@@ -209,11 +209,24 @@ static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl, void *out)
     return 0;
 }
 
-int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
 {
     int64_t *s = scratch, *part = scratch + (size_t)m * n;
+    int16_t *xa = xs, *xb = w8 ? 0 : xs + (size_t)n * kpad;
     int sat = 0;
+    /* GNA's interleaved [K][N] input -> one zero-padded row per vector, split unless int8 weights */
+    memset(xs, 0, sizeof(int16_t) * (size_t)n * kpad * (w8 ? 1 : 2));
+    for (int i = 0; i < k; i++)
+        for (int v = 0; v < n; v++) {
+            int16_t e = x[(size_t)i * n + v];
+            if (xb) {
+                xa[(size_t)v * kpad + i] = (int16_t)(e & 0xFF);
+                xb[(size_t)v * kpad + i] = (int16_t)(e >> 8);
+            } else {
+                xa[(size_t)v * kpad + i] = e;
+            }
+        }
     for (int r = 0; r < m; r++)
         for (int v = 0; v < n; v++)
             s[(size_t)r * n + v] = bias[r];
@@ -292,4 +305,108 @@ int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, cons
         sat |= npg_pwl_apply(pwl, s, (size_t)m, out + (size_t)t * m);
     }
     return sat;
+}
+
+/* Recurrent from GNA's flat input [n][k]: the input half of every step in one kernel call, then the
+ * feedback loop. s16: 2*n*kpad + 2*mpad int16; s64: 2*m*n + 2*m int64. */
+int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
+                    const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
+                    const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out)
+{
+    int16_t *xa = s16, *xb = wx_split ? s16 + (size_t)n * kpad : 0;
+    memset(s16, 0, sizeof(int16_t) * (size_t)n * kpad * 2);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < k; i++) {
+            int16_t e = x[(size_t)t * k + i];
+            if (xb) {
+                xa[(size_t)t * kpad + i] = (int16_t)(e & 0xFF);
+                xb[(size_t)t * kpad + i] = (int16_t)(e >> 8);
+            } else {
+                xa[(size_t)t * kpad + i] = e;
+            }
+        }
+    int64_t *by_row = s64, *xpart = s64 + (size_t)m * n;
+    npg_dots(wx, (size_t)kpad, m, xa, xb, (size_t)kpad, n, kpad, by_row);
+    for (int r = 0; r < m; r++)
+        for (int t = 0; t < n; t++)
+            xpart[(size_t)t * m + r] = by_row[(size_t)r * n + t];
+    int16_t *fb_lo = s16 + (size_t)2 * n * kpad, *fb_hi = fb_lo + mpad;
+    return npg_recurrent(xpart, wf, m, mpad, bias, mult, n, delay, state, pwl, fb_lo, fb_hi,
+                         s64 + (size_t)2 * m * n, out);
+}
+
+/* Convolution from the raw input (width samples): padded to every window's cpad reads and split.
+ * s16: 2*len int16 with len = (positions-1)*stride + cpad. */
+int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *x, int width, int stride,
+               int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
+               const npg_pwl_t *pwl, int16_t *s16, int64_t *s64, void *out)
+{
+    size_t len = (size_t)(positions - 1) * stride + cpad;
+    int16_t *xa = s16, *xb = s16 + len;
+    for (size_t i = 0; i < len; i++) {
+        int16_t e = i < (size_t)width ? x[i] : 0;
+        xa[i] = (int16_t)(e & 0xFF);
+        xb[i] = (int16_t)(e >> 8);
+    }
+    return npg_conv(filters_t, f, fpad, cpad, xa, xb, stride, positions, bias, pooling, pool_window, pool_stride,
+                    pwl, s64, out);
+}
+
+int npg_run_chain(const npg_op_t *ops, int nops, const int16_t *x, void *const *outs, int16_t *s16, int64_t *s64)
+{
+    int sat = 0;
+    const int16_t *in = x;
+    for (int i = 0; i < nops; i++) {
+        const npg_op_t *o = &ops[i];
+        switch (o->kind) {
+        case NPG_OP_AFFINE:
+            sat |= npg_affine(o->w, o->w8, o->m, o->kpad, o->k, in, o->n, s16, o->bias, o->mult, o->chunk, o->pwl,
+                              s64, outs[i]);
+            break;
+        case NPG_OP_DIAGONAL:
+            sat |= npg_diagonal(o->wm, o->bias, o->m, o->n, in, o->pwl, s64, outs[i]);
+            break;
+        case NPG_OP_RECURRENT:
+            sat |= npg_recurrent_x((const int16_t *)o->w, o->kpad, o->k, !o->w8, o->wf, o->m, o->mpad, o->bias,
+                                   o->mult, o->n, o->delay, o->state, o->pwl, in, s16, s64, (int16_t *)outs[i]);
+            break;
+        case NPG_OP_CONV:
+            sat |= npg_conv_x((const int16_t *)o->w, o->m, o->fpad, o->kpad, in, o->k, o->stride, o->n, o->bias,
+                              o->pooling, o->pool_window, o->pool_stride, o->pwl, s16, s64, outs[i]);
+            break;
+        case NPG_OP_COPY: {
+            int16_t *y = (int16_t *)outs[i];
+            memset(y, 0, sizeof(int16_t) * (size_t)o->m * o->n);          /* out [m rows][n cols] */
+            for (int r = 0; r < o->rows; r++)
+                memcpy(y + (size_t)r * o->n, in + (size_t)r * o->k, sizeof(int16_t) * o->cols);  /* in rows of k */
+            break;
+        }
+        case NPG_OP_TRANSPOSE: {
+            int16_t *y = (int16_t *)outs[i];
+            for (int a = 0; a < o->m; a++)
+                for (int b = 0; b < o->n; b++)
+                    y[(size_t)b * o->m + a] = in[(size_t)a * o->n + b];
+            break;
+        }
+        default:
+            return -1;
+        }
+        in = (const int16_t *)outs[i];
+    }
+    return sat;
+}
+
+int npg_run_chain_many(const npg_op_t *ops, int nops, int count, const int16_t *xs, size_t x_elems,
+                       void *const *outs, const size_t *out_bytes, int16_t *s16, int64_t *s64, uint8_t *sat)
+{
+    void *cur[nops > 0 ? nops : 1];
+    for (int b = 0; b < count; b++) {
+        for (int i = 0; i < nops; i++)
+            cur[i] = (uint8_t *)outs[i] + (size_t)b * out_bytes[i];
+        int rc = npg_run_chain(ops, nops, xs + (size_t)b * x_elems, cur, s16, s64);
+        if (rc < 0)
+            return rc;
+        sat[b] = (uint8_t)rc;
+    }
+    return 0;
 }

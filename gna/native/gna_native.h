@@ -52,10 +52,10 @@ void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, siz
                int64_t *out);
 
 /* FullyConnectedAffine: s[m][v] = bias[m]; per chunk of the K inputs s = clamp32(s + mult[m]*dot)
- * (mult NULL: 1). w: int16, or int8 when w8 (then xb is NULL). xa/xb: the n input vectors,
- * [n][kpad]. out: int16 [m][n] through pwl, else int32 [m][n]. scratch: 2*m*n int64. Returns 1 if
- * anything saturated. */
-int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *xa, const int16_t *xb, int n,
+ * (mult NULL: 1). w: int16, or int8 when w8. x: GNA's interleaved input [k][n]; xs: 2*n*kpad int16
+ * of scratch for its split rows. out: int16 [m][n] through pwl, else int32 [m][n]. scratch: 2*m*n
+ * int64. Returns 1 if anything saturated. */
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
                int64_t *scratch, void *out);
 
@@ -77,5 +77,39 @@ int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t 
 int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
                   const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
                   int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
+
+/* The recurrent layer and the convolution from GNA's raw input (padding and split done here). */
+int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
+                    const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
+                    const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out);
+int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *x, int width, int stride,
+               int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
+               const npg_pwl_t *pwl, int16_t *s16, int64_t *s64, void *out);
+
+/* A whole chain in one call (the GIL stays released for all of it): each operation reads the one
+ * before. Fields by kind — affine: w (int16, or int8 if w8), m, k, kpad, n, chunk, bias, mult;
+ * diagonal: wm, bias, m, n; recurrent: w = wx [m][kpad] (int16; w8: int8 values, unsplit input), wf,
+ * m, mpad, k, kpad, n, delay, state, bias, mult; convolution: w = filters in npg_dots_t's layout,
+ * m = filters, fpad, kpad = cpad, k = input width, n = positions, stride, pooling...; copy: m x n
+ * output, k = input row length, rows, cols; transposition: [m][n] -> [n][m]. pwl may be NULL. */
+enum { NPG_OP_AFFINE = 1, NPG_OP_DIAGONAL, NPG_OP_RECURRENT, NPG_OP_CONV, NPG_OP_COPY, NPG_OP_TRANSPOSE };
+typedef struct npg_op {
+    int32_t kind, m, k, kpad, n, w8, chunk, mpad, delay, fpad, stride, pooling, pool_window, pool_stride, rows, cols;
+    const void *w;
+    const int16_t *wf, *state;
+    const int64_t *wm;
+    const int32_t *bias;
+    const uint8_t *mult;
+    const npg_pwl_t *pwl;
+} npg_op_t;
+
+/* outs: each operation's output buffer; s16, s64: scratch as large as the largest operation needs.
+ * Returns 1 if anything saturated, -1 for an unknown kind. */
+int npg_run_chain(const npg_op_t *ops, int nops, const int16_t *x, void *const *outs, int16_t *s16, int64_t *s64);
+
+/* count inferences of the chain in one call: input b at xs + b*x_elems, operation i's output b at
+ * outs[i] + b*out_bytes[i]; sat[b] its saturation flag. */
+int npg_run_chain_many(const npg_op_t *ops, int nops, int count, const int16_t *xs, size_t x_elems,
+                       void *const *outs, const size_t *out_bytes, int16_t *s16, int64_t *s64, uint8_t *sat);
 
 #endif

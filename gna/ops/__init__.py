@@ -28,6 +28,7 @@ class OpSpec:
     random_cases: dict = field(default_factory=dict)  # conformance kind -> rng -> (GnaModel, int16 input)
     probes: Probes = field(default_factory=Probes)    # envelope-probe families, limits, type combinations
     native: Callable | None = None      # (op, int16 input, Sat) -> output, through gna/native (C); None: numpy
+    native_step: Callable | None = None  # (op, nv) -> native.ChainStep: the operation in a one-call C chain
 
 
 REGISTRY: dict[type, OpSpec] = {}

@@ -40,6 +40,16 @@ def emulate(op, x, sat):
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
+def _native_constants(op, nv):
+    """Padded weights, the bias column, the multiplier and the PWL as C pointers (kept alive)."""
+    k, _ = op.input_shape
+    kp = nv.padded(k)
+    w = nv.pad_rows(op.weights, kp, op.weights.dtype)
+    bias = np.ascontiguousarray(op.bias if op.bias_index is None else op.bias[:, op.bias_index], np.int32)
+    return (w, bias, op.multiplier), (nv.ptr(w, "void *"), nv.ptr(bias, "int32_t *"),
+                                      nv.ptr(op.multiplier, "uint8_t *"), nv.pwl_of(op.pwl))
+
+
 def native(op, x, sat):
     from .. import native as nv
 
@@ -48,19 +58,25 @@ def native(op, x, sat):
     m = op.weights.shape[0]
     kp = nv.padded(k)
     w8 = op.weights.dtype == np.int8
-    w = nv.cached(op, "w", op.weights, lambda: nv.pad_rows(op.weights, kp, op.weights.dtype))
-    bias = nv.cached(op, "bias", op.bias, lambda: np.ascontiguousarray(
-        op.bias if op.bias_index is None else op.bias[:, op.bias_index], np.int32))
-    xt = np.zeros((n, kp), np.int16)
-    xt[:, :k] = x.reshape(k, n).T
-    xa, xb = (xt, None) if w8 else nv.split(xt)
+    _, (w, bias, mult, pwl) = nv.cached(op, "c", op.weights, lambda: _native_constants(op, nv))
+    xin = np.ascontiguousarray(x, np.int16)
+    xs = np.empty(2 * n * kp, np.int16)
     out = nv.out_array((m, n), op.pwl)
     scratch = np.empty(2 * m * n, np.int64)
-    sat.hit |= bool(lib.npg_affine(nv.ptr(w, "void *"), int(w8), m, kp, k, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
-                                   n, nv.ptr(bias, "int32_t *"), nv.ptr(op.multiplier, "uint8_t *"),
-                                   CHUNK_BY_BATCH[n - 1], nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"),
-                                   nv.ptr(out, "void *")))
+    sat.hit |= bool(lib.npg_affine(w, int(w8), m, kp, k, ffi.from_buffer("int16_t[]", xin), n,
+                                   ffi.from_buffer("int16_t[]", xs), bias, mult, CHUNK_BY_BATCH[n - 1], pwl,
+                                   ffi.from_buffer("int64_t[]", scratch), ffi.from_buffer(out)))
     return out
+
+
+def native_step(op, nv):
+    k, n = op.input_shape
+    m = op.weights.shape[0]
+    kp = nv.padded(k)
+    keep, (w, bias, mult, pwl) = nv.cached(op, "c", op.weights, lambda: _native_constants(op, nv))
+    return nv.ChainStep(dict(kind=1, m=m, k=k, kpad=kp, n=n, w8=int(op.weights.dtype == np.int8),
+                             chunk=CHUNK_BY_BATCH[n - 1], w=w, bias=bias, mult=mult, pwl=pwl), keep,
+                        s16=2 * n * kp, s64=2 * m * n)
 
 
 def libgna(op, d):
@@ -164,7 +180,7 @@ PROBES = probing.Probes(
                 ("FullyConnectedAffine bias grouping", probing.ProbeModel("fc_grouping"))])
 
 
-register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3, native=native,
+register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3, native=native, native_step=native_step,
                 macs=lambda op: op.weights.size * op.batch,
                 random_cases={"affine": lambda rng: _random(rng), "affine_int8": lambda rng: _random(rng, int8=True),
                               "affine_grouping": lambda rng: _random(rng, int8=rng.random() < 0.5, grouping=True),

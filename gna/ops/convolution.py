@@ -76,6 +76,19 @@ def native(op, x, sat):
     return out
 
 
+def native_step(op, nv):
+    f, c = op.filters.shape
+    cp = nv.padded(c)
+    p = op.conv_positions
+    filt = nv.cached(op, "filters_t", op.filters, lambda: nv.pairs_by_row(op.filters, cp))
+    fp = filt.shape[1]
+    return nv.ChainStep(dict(kind=4, m=f, fpad=fp, kpad=cp, k=op.input_width, n=p, stride=op.stride,
+                             pooling={None: 0, "max": 1, "sum": 2}[op.pooling], pool_window=op.pool_window or 1,
+                             pool_stride=op.pool_stride or 1, w=nv.ptr(filt, "void *"),
+                             bias=nv.ptr(op.bias, "int32_t *"), pwl=nv.pwl_of(op.pwl)),
+                        [filt, op.bias], s16=2 * ((p - 1) * op.stride + cp), s64=fp * p + f * op.positions)
+
+
 def libgna(op, d):
     f, c = op.filters.shape
     w = d.place(op.filters.nbytes, op.filters.tobytes())
@@ -164,7 +177,7 @@ PROBES = probing.Probes(
               probing.ProbeModel("conv", W=65528, C=8, F=16, segments=2))])
 
 
-register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, native=native, macs=lambda op: op.filters.size * op.conv_positions,
+register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, native=native, native_step=native_step, macs=lambda op: op.filters.size * op.conv_positions,
                 preflight=preflight,
                 random_cases={"convolution": lambda rng: _random(rng), "conv_pool": lambda rng: _random(rng, pool=True)},
                 probes=PROBES))

@@ -25,6 +25,11 @@ def emulate(op, x, sat):
     return out
 
 
+def native_step(op, nv):
+    (_, wi), (ho, wo) = op.in_shape, op.out_shape
+    return nv.ChainStep(dict(kind=5, m=ho, n=wo, k=wi, rows=op.rows, cols=op.cols), [])
+
+
 def libgna(op, d):
     return ([d.tensor(op.in_shape, DT_INT16, d.input), d.tensor(op.out_shape, DT_INT16, d.output)],
             [d.shape(op.rows, op.cols)])
@@ -53,6 +58,6 @@ PROBES = probing.Probes(
     acceptance=[("Copy", probing.ProbeModel("copy"))])
 
 
-register(OpSpec(Copy, check, emulate, libgna, libgna_type=2,
+register(OpSpec(Copy, check, emulate, libgna, libgna_type=2, native_step=native_step,
                 random_cases={"copy": _random},
                 probes=PROBES))

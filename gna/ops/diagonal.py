@@ -49,6 +49,14 @@ def native(op, x, sat):
     return out
 
 
+def native_step(op, nv):
+    m, n = op.input_shape
+    wm = nv.cached(op, "wm", op.weights, lambda: op.weights.astype(np.int64) * (
+        1 if op.multiplier is None else op.multiplier.astype(np.int64)))
+    return nv.ChainStep(dict(kind=2, m=m, n=n, wm=nv.ptr(wm, "int64_t *"), bias=nv.ptr(op.bias, "int32_t *"),
+                             pwl=nv.pwl_of(op.pwl)), [wm, op.bias], s64=m * n)
+
+
 def libgna(op, d):
     operands = rules.weights_and_bias(op, d)
     if op.pwl is not None:
@@ -84,6 +92,6 @@ PROBES = probing.Probes(
                 ("ElementWiseAffine (FiLM) int8, compound bias", probing.ProbeModel("diag", w_type=probing.I8))])
 
 
-register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, native=native, macs=lambda op: op.weights.size * op.batch,
+register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, native=native, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
                 random_cases={"diagonal": _random},
                 probes=PROBES))

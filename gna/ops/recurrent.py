@@ -124,6 +124,23 @@ def native(op, x, sat):
     return out
 
 
+def native_step(op, nv):
+    n, k = op.input_shape
+    m = op.outputs
+    if k + m > CHUNK_BY_BATCH[0]:
+        return None
+    kp, mp = nv.padded(k), nv.padded(m)
+    wx = nv.cached(op, "wx", op.weights, lambda: nv.pad_rows(op.weights[:, :k], kp))
+    wf = nv.cached(op, "wf", op.weights, lambda: nv.pad_rows(op.weights[:, k:], mp))
+    state = np.ascontiguousarray(np.zeros((op.delay, m), np.int16) if op.initial_state is None
+                                 else op.initial_state, np.int16)
+    return nv.ChainStep(dict(kind=3, m=m, k=k, kpad=kp, n=n, w8=int(op.weights.dtype == np.int8), mpad=mp,
+                             delay=op.delay, w=nv.ptr(wx, "void *"), wf=nv.ptr(wf, "int16_t *"),
+                             state=nv.ptr(state, "int16_t *"), bias=nv.ptr(op.bias, "int32_t *"),
+                             mult=nv.ptr(op.multiplier, "uint8_t *"), pwl=nv.pwl_of(op.pwl)),
+                        [wx, wf, state, op.bias, op.multiplier], s16=2 * n * kp + 2 * mp, s64=2 * m * n + 2 * m)
+
+
 def output_buffer(op, arena, nbytes):
     """The library reads the feedback rows from just before the output buffer: the initial state
     goes there."""
@@ -174,7 +191,7 @@ PROBES = probing.Probes(
     acceptance=[("Recurrent", _RNN)])
 
 
-register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, native=native, macs=lambda op: op.weights.size * op.batch,
+register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, native=native, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
                 output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs,
                 random_cases={"recurrent": _random},
                 probes=PROBES))

@@ -20,6 +20,11 @@ def emulate(op, x, sat):
     return np.ascontiguousarray(x.reshape(op.shape).T)
 
 
+def native_step(op, nv):
+    a, b = op.shape
+    return nv.ChainStep(dict(kind=6, m=a, n=b), [])
+
+
 def libgna(op, d):
     return [d.tensor(op.shape, DT_INT16, d.input), d.tensor(op.output_shape, DT_INT16, d.output)], []
 
@@ -46,6 +51,6 @@ PROBES = probing.Probes(
     acceptance=[("Transposition", probing.ProbeModel("transpose", N=8))])
 
 
-register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7,
+register(OpSpec(Transposition, check, emulate, libgna, libgna_type=7, native_step=native_step,
                 random_cases={"transposition": _random},
                 probes=PROBES))

@@ -156,7 +156,7 @@ def cmd_conformance(args) -> int:
     if args.backend == "native":
         if not isas:
             raise NpinError("the native emulator cannot be built here", "./run installs gcc and the Python headers")
-        lib, ref_name = None, "numpy emulator"
+        lib, ref_name = None, "the numpy emulator"
     else:
         lib, ref_name = _libgna(), "libGNA"
     rng = np.random.default_rng(args.seed)
@@ -172,7 +172,7 @@ def cmd_conformance(args) -> int:
             advance()
     checked = (["numpy emulator"] if lib else []) + ([f"native emulator [{', '.join(isas)}]"] if isas else [])
     print(f"{'libGNA ' + lib.library_version() + ', 2.0 export device, Generic mode' if lib else 'no library'}; "
-          f"seed {args.seed}; {' and '.join(checked)} against the {ref_name}")
+          f"seed {args.seed}; {' and '.join(checked)} against {ref_name}")
     print("cases per kind: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for n, kind, why in bad[:20]:
         print(f"  case {n} ({kind}): {why}")

@@ -128,19 +128,30 @@ def gna_conformance() -> str:
     """From `npin gna conformance --json docs/gna/conformance.json` (needs libGNA)."""
     r = _load("docs/gna/conformance.json")
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["cases_per_kind"].items()))
+    native = (f" — the numpy emulator and the native one on {', '.join(r['native_isas'])}, each against the library"
+              if r.get("native_isas") else "")
     return (f"`npin gna conformance --cases {r['cases']} --seed {r['seed']}` against {r['library']} (export device "
-            f"{r['device'].split()[-1]}, {r['acceleration'].capitalize()}), {r['date'][:10]}: "
+            f"{r['device'].split()[-1]}, {r['acceleration'].capitalize()}), {r['date'][:10]}{native}: "
             f"**{r['bit_exact']}/{r['cases']} bit-exact** ({kinds}).\n")
 
 
 def gna_bench() -> str:
     """From `npin gna bench --json docs/gna/bench.json` (needs libGNA)."""
     r = _load("docs/gna/bench.json")
-    lines = [f"| model (per inference, best of {r['rounds']}, {r['library']}) | emulator | libGNA Generic | libGNA AVX2 "
-             "| emulator vs Generic | vs AVX2 |", "|---|---|---|---|---|---|"]
+    lines = [f"| model (per inference, best of {r['rounds']}, one core, {r['library']}) | numpy emulator | native "
+             f"({r['native_isa']}) | libGNA Generic | libGNA AVX2 | native vs Generic | vs AVX2 | native GMAC/s | "
+             "bit-exact |", "|---|---|---|---|---|---|---|---|---|"]
     for m in r["models"]:
-        e, g, a = m["emulator_s"], m["libgna_generic_s"], m["libgna_avx2_s"]
-        lines.append(f"| {m['model']} | {e * 1e3:.2f} ms | {g * 1e3:.2f} ms | {a * 1e3:.2f} ms | {g / e:.2f}× | {a / e:.2f}× |")
+        e, n, g, a = m["numpy_s"], m["native_s"], m["libgna_generic_s"], m["libgna_avx2_s"]
+        lines.append(f"| {m['model']} | {e * 1e3:.3f} ms | {n * 1e3:.3f} ms | {g * 1e3:.3f} ms | {a * 1e3:.3f} ms | "
+                     f"{g / n:.2f}× | {a / n:.2f}× | {m['native_gmacs']:.1f} | {'yes' if m['bit_exact'] else 'NO'} |")
+    sc = r["scaling"]["seconds_by_cores"]
+    one = sc["1"]
+    lines += ["", f"- Peak of the native kernels' multiply-add ({r['native_isa']}) alone on one core: "
+                  f"{r['peak_gmacs']:.0f} GMAC/s (int16 inputs cost two per MAC: the split into bytes that keeps "
+                  "32-bit sums exact).",
+              f"- {r['scaling']['workload']} as independent inferences on 1..{len(sc)} cores: "
+              + ", ".join(f"{j} → {one / t:.2f}×" for j, t in sc.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
