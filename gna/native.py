@@ -20,6 +20,7 @@ CDEF = """
 typedef struct npg_pwl {
     int64_t lo, hi; int32_t bucket_shift, segments, steps;
     const int32_t *first; const int64_t *next_minus1, *slope, *offset; const int32_t *shift;
+    const int64_t *t_next_minus1, *t_slope, *t_offset, *t_shift;
 } npg_pwl_t;
 int npg_best_isa(void);
 int npg_set_isa(int isa);
@@ -30,6 +31,7 @@ void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_
 int npg_peak(long iters, int64_t *sink);
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
+int npg_pwl_apply_scalar(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
                int64_t *out);
 int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
@@ -77,7 +79,8 @@ def load():
     if _lib is None:
         from common.cbuild import TwinBuildError, cffi_module
 
-        sources = [SRC / "gna_native.c", SRC / "gna_dots_avx2.c", SRC / "gna_dots_avx512.c", SRC / "gna_dots_vnni.c"]
+        sources = [SRC / "gna_native.c", SRC / "gna_dots_avx2.c", SRC / "gna_dots_avx512.c", SRC / "gna_dots_vnni.c",
+                   SRC / "gna_pwl_avx512.c"]
         try:
             _lib = cffi_module("_npin_gna_native", CDEF, '#include "gna_native.h"\n', sources, [SRC],
                                ["-std=gnu11", "-O3", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"],
@@ -180,7 +183,15 @@ class PwlNative:
         self.slope = np.ascontiguousarray(t.slope, np.int64)
         self.offset = np.ascontiguousarray(t.offset, np.int64)
         self.shift = np.ascontiguousarray(t.shift, np.int32)
-        self.c = ffi.new("npg_pwl_t *", {
+        segments = len(self.slope)
+        vec = {}
+        if segments <= 32:  # the vector path's tables: 32 entries each, held in registers
+            self.tables = [np.zeros(32, np.int64) for _ in range(4)]
+            for table, src in zip(self.tables, (self.next_minus1, self.slope, self.offset, self.shift)):
+                table[:segments] = src
+            vec = {name: _p(ffi, "int64_t *", table)
+                   for name, table in zip(("t_next_minus1", "t_slope", "t_offset", "t_shift"), self.tables)}
+        self.c = ffi.new("npg_pwl_t *", {**vec,
             "lo": int(t.lo), "hi": int(t.hi), "bucket_shift": int(t.bucket_shift), "segments": len(self.slope),
             "steps": int(t.steps),
             "first": _p(ffi, "int32_t *", self.first), "next_minus1": _p(ffi, "int64_t *", self.next_minus1),

@@ -161,3 +161,24 @@ def test_gna_run_takes_a_stacked_batch(tmp_path):
     assert y.shape == (5, 24, 1)
     for yi, xi in zip(y, xs):
         assert np.array_equal(yi, emulator.run(model, xi).output)
+
+
+@pytest.mark.parametrize("segments", [2, 7, 16, 31, 32, 33, 128])
+def test_pwl_at_every_segment_edge_matches_the_reference(segments, isa):
+    """The PWL (vector path up to 32 segments on AVX-512, scalar otherwise) at every segment start,
+    one either side, the int32 extremes and random values: the numpy reference's int16 and flag."""
+    from gna.arith import Sat, pwl_apply
+
+    rng = np.random.default_rng(segments)
+    for style in ("even", "random"):
+        pwl = random_pwl(rng, segments, style)
+        base = pwl.x_base.astype(np.int64) & ~3
+        values = np.concatenate([base, base - 1, base + 1, [-2**31, 2**31 - 1, 0],
+                                 rng.integers(-2**31, 2**31, 500)]).astype(np.int64)
+        ffi, lib = native.load()
+        got = np.empty(len(values), np.int16)
+        flag = lib.npg_pwl_apply(native.pwl_of(pwl), ffi.from_buffer("int64_t[]", values), len(values),
+                                 ffi.from_buffer("int16_t[]", got))
+        sat = Sat()
+        want = pwl_apply(values, pwl, sat)
+        assert np.array_equal(got, want) and bool(flag) == sat.hit, (segments, style)

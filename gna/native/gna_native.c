@@ -190,12 +190,23 @@ static inline int16_t pwl_one(const npg_pwl_t *p, int64_t x, int *sat)
     return (int16_t)c;
 }
 
-int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)
+int npg_pwl_apply_scalar(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)
 {
     int sat = 0;
     for (size_t i = 0; i < n; i++)
         y[i] = pwl_one(p, s[i], &sat);
     return sat;
+}
+
+int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)
+{
+    if (isa_in_use < 0)
+        npg_set_isa(-1);
+#if defined(__x86_64__)
+    if (isa_in_use >= NPG_AVX512 && p->t_slope && n >= 8)
+        return npg_pwl_apply_avx512(p, s, n, y);
+#endif
+    return npg_pwl_apply_scalar(p, s, n, y);
 }
 
 /* int32 accumulators out, through the PWL (int16) or as they are (int32). */

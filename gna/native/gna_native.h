@@ -22,6 +22,8 @@ typedef struct npg_pwl {
     const int32_t *first;     /* the segment at each bucket's start */
     const int64_t *next_minus1, *slope, *offset;
     const int32_t *shift;
+    /* the same per segment, 32 entries (zero-padded), for the vector path; NULL beyond 32 segments */
+    const int64_t *t_next_minus1, *t_slope, *t_offset, *t_shift;
 } npg_pwl_t;
 
 int npg_best_isa(void);
@@ -44,8 +46,11 @@ int npg_peak(long iters, int64_t *sink);
 /* x [n][len] -> lo, hi bytes (see above). */
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 
-/* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. */
+/* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. The scalar and
+ * the AVX-512 (up to 32 segments) versions are what it picks between. */
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
+int npg_pwl_apply_scalar(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
+int npg_pwl_apply_avx512(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 
 /* npg_dots with int8 weights, read as int8; x not split. */
 void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
