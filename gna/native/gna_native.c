@@ -17,6 +17,14 @@ int64_t npg_peak_avx2(long);
 int64_t npg_peak_avx512(long);
 int64_t npg_peak_vnni(long);
 
+/* The element-wise loops (clamps, conversions, the diagonal) are compiled for each of these and the
+ * loader picks the best the CPU runs: the file itself is built for the baseline x86-64. */
+#if defined(__x86_64__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 #define I32_MIN (-2147483647LL - 1)
 #define I32_MAX 2147483647LL
 
@@ -147,7 +155,7 @@ int npg_peak(long iters, int64_t *sink)
     }
 }
 
-void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
+VECTOR_CLONES void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
 {
     for (size_t i = 0; i < count; i++) {
         lo[i] = (int16_t)(x[i] & 0xFF);
@@ -155,17 +163,13 @@ void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi)
     }
 }
 
+/* Branch-free, so the loops around it vectorize. */
 static inline int64_t clamp32(int64_t v, int *sat)
 {
-    if (v < I32_MIN) {
-        *sat = 1;
-        return I32_MIN;
-    }
-    if (v > I32_MAX) {
-        *sat = 1;
-        return I32_MAX;
-    }
-    return v;
+    int64_t c = v < I32_MIN ? I32_MIN : v;
+    c = c > I32_MAX ? I32_MAX : c;
+    *sat |= c != v;
+    return c;
 }
 
 /* Branch-free but for the rare crowded table: inputs far outside the segments are common and
@@ -210,7 +214,7 @@ int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y)
 }
 
 /* int32 accumulators out, through the PWL (int16) or as they are (int32). */
-static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl, void *out)
+VECTOR_CLONES static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl, void *out)
 {
     if (pwl)
         return npg_pwl_apply(pwl, s, n, (int16_t *)out);
@@ -258,15 +262,22 @@ int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, 
     return finish(s, (size_t)m * n, pwl, out) | sat;
 }
 
-int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
+VECTOR_CLONES int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
                  int64_t *scratch, void *out)
 {
     int sat = 0;
-    for (int r = 0; r < m; r++)
-        for (int v = 0; v < n; v++) {
-            size_t i = (size_t)r * n + v;
-            scratch[i] = clamp32(bias[r] + wm[r] * x[i], &sat);
+    if (n == 1) {  /* one flat loop the compiler vectorizes */
+        for (int r = 0; r < m; r++)
+            scratch[r] = clamp32(bias[r] + wm[r] * x[r], &sat);
+    } else {
+        for (int r = 0; r < m; r++) {
+            const int64_t w = wm[r], b = bias[r];
+            const int16_t *xr = x + (size_t)r * n;
+            int64_t *sr = scratch + (size_t)r * n;
+            for (int v = 0; v < n; v++)
+                sr[v] = clamp32(b + w * xr[v], &sat);
         }
+    }
     return finish(scratch, (size_t)m * n, pwl, out) | sat;
 }
 
