@@ -25,8 +25,12 @@ KERNEL_BLOCK(const void *w, size_t ws, const int16_t *xa, const int16_t *xb, siz
                 acc[r][v][0] = acc[r][v][1] = ZERO();
         for (int k = k0; k < k1; k += LANES16) {
             VEC wv[4];
-            for (int r = 0; r < RB; r++)
+            for (int r = 0; r < RB; r++) {
                 wv[r] = W8 ? LOADW8((const int8_t *)w + r * ws + k) : LOADU((const int16_t *)w + r * ws + k);
+                /* the next block's rows, same columns: each row is a new page to the hardware
+                 * prefetcher, which would otherwise start cold on every one */
+                __builtin_prefetch((const char *)w + ((RB + r) * ws + k) * (W8 ? 1 : 2), 0, 0);
+            }
             for (int v = 0; v < NB; v++) {
                 VEC a = LOADU(xa + v * vs + k);
                 for (int r = 0; r < RB; r++)
