@@ -3,11 +3,12 @@
 beside the measured peak of its multiply-add instruction on one core."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from common.timing import best_of
+from common.timing import best_of, timed
 from gna import emulator
 from gna.ops import model_macs
 
@@ -18,7 +19,7 @@ class BenchModel:
     macs: int
     run_numpy: object          # () -> None
     run_native: object
-    libgna: object | None      # (acceleration, lib) -> seconds per inference, or None
+    libgna: object | None      # acceleration -> context manager yielding one_sample() -> seconds, or None
     same: object               # () -> bool: native and numpy outputs identical (and libGNA's, when given)
 
 
@@ -63,21 +64,21 @@ def _chain_graph(model):
     return g
 
 
-def _libgna_per_inference(lib, model, x, acc: str, rounds: int) -> float:
-    """Per request on a model loaded once (the request writes the input and runs). A recurrent
-    layer cannot be a graph node (its feedback sits before its output buffer): there, per request
-    is (1 + 8 requests - 1 request) / 8 with a model created for each."""
+@contextlib.contextmanager
+def _libgna_sampler(lib, model, x, acc: str):
+    """one_sample() -> seconds of one request on a model loaded once (the request writes the input
+    and runs). A recurrent layer cannot be a graph node (its feedback sits before its output
+    buffer): there a sample is (9 requests - 1 request) / 8, each run creating the model."""
     from gna.ir import Recurrent
 
     if any(isinstance(op, Recurrent) for op in model.operations):
         reps = 8
-        one = best_of(lambda: lib.run(model, x, acc, 1), rounds)
-        many = best_of(lambda: lib.run(model, x, acc, 1 + reps), rounds)
-        return max(many - one, 1e-9) / reps
-    graph = _chain_graph(model)
+        yield lambda: max(timed(lambda: lib.run(model, x, acc, 1 + reps)) - timed(lambda: lib.run(model, x, acc, 1)),
+                          1e-9) / reps
+        return
     feeds = {"b0": np.ascontiguousarray(x, np.int16).reshape(-1)}
-    with lib.GraphSession(graph, acc) as sess:
-        return best_of(lambda: sess.run(feeds), rounds)
+    with lib.GraphSession(_chain_graph(model), acc) as sess:
+        yield lambda: timed(lambda: sess.run(feeds))
 
 
 def chain_models(rounds: int, lib) -> list[BenchModel]:
@@ -94,7 +95,7 @@ def chain_models(rounds: int, lib) -> list[BenchModel]:
         out.append(BenchModel(
             name, model_macs(model), lambda model=model, x=x: emulator.run(model, x),
             lambda model=model, x=x: emulator.run(model, x, backend="native"),
-            None if lib is None else (lambda acc, model=model, x=x: _libgna_per_inference(lib, model, x, acc, rounds)),
+            None if lib is None else (lambda acc, model=model, x=x: _libgna_sampler(lib, model, x, acc)),
             same))
     return out
 
@@ -107,9 +108,10 @@ def _graph_model(name, cm, inputs, rounds, lib) -> BenchModel:
     bufs = cm.host_buffers(cm.feeds_of(inputs))
     macs = model_macs(GnaModel(cm.graph.operations))
 
+    @contextlib.contextmanager
     def libgna(acc):
         with lib.GraphSession(cm.graph, acc) as sess:
-            return best_of(lambda: sess.run(bufs), rounds)
+            yield lambda: timed(lambda: sess.run(bufs))
 
     def same():
         a, sa = run_graph(cm.graph, bufs)
