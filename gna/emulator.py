@@ -29,11 +29,15 @@ BACKENDS = ("numpy", "native")
 
 def run_operation(op, x: np.ndarray, sat: Sat, backend: str = "numpy") -> np.ndarray:
     spec = spec_of(op)
+    y = None
     # an int32 result handed to the next operation stays the numpy reference's business: the C
     # kernels take int16 inputs
-    native = backend == "native" and spec.native is not None and x.dtype == np.int16
-    fn = spec.native if native else spec.emulate
-    y = fn(op, x, sat)
+    if backend == "native" and spec.native_step is not None and x.dtype == np.int16:
+        from .native import run_operation_native
+
+        y = run_operation_native(op, x, sat)
+    if y is None:
+        y = spec.emulate(op, x, sat)
     return y.reshape(op.output_shape).astype(output_dtype(op), copy=False)
 
 

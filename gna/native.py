@@ -161,12 +161,6 @@ def pairs_by_row(w: np.ndarray, width: int) -> np.ndarray:
     return np.ascontiguousarray(full.reshape(rows, width // 2, 2).transpose(1, 0, 2))
 
 
-def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x = 256*hi + lo with lo in 0..255, hi in -128..127 (the kernels' exact int16 input)."""
-    x = np.ascontiguousarray(x, np.int16)
-    return (x & 0xFF).astype(np.int16), (x >> 8).astype(np.int16)
-
-
 class PwlNative:
     """A PWL's lookup tables as the C code reads them; keeps the arrays alive."""
 
@@ -218,10 +212,6 @@ def cached(op, key: str, src, make):
     if hit is None or hit[0] is not src:
         hit = store[key] = (src, make())
     return hit[1]
-
-
-def out_array(shape, pwl) -> np.ndarray:
-    return np.empty(shape, np.int16 if pwl is not None else np.int32)
 
 
 def ptr(arr, ctype: str):
@@ -315,3 +305,19 @@ def chain_plan(model) -> ChainPlan | None:
             plan = ChainPlan(model, steps)
     model.__dict__["_native_plan"] = (key, plan)
     return plan
+
+
+def run_operation_native(op, x: np.ndarray, sat) -> np.ndarray | None:
+    """One operation through the C runner (a graph's nodes run one at a time); None if it has no
+    native step for these shapes."""
+    from .ir import GnaModel
+
+    model = op.__dict__.get("_native_model")
+    if model is None:
+        model = op.__dict__["_native_model"] = GnaModel([op])
+    plan = chain_plan(model)
+    if plan is None:
+        return None
+    res = plan.run(x)
+    sat.hit |= res.saturated
+    return res.output

@@ -27,8 +27,7 @@ class OpSpec:
     extra_bytes: Callable = lambda op: 0    # arena bytes beyond operands and output (e.g. a recurrent state)
     random_cases: dict = field(default_factory=dict)  # conformance kind -> rng -> (GnaModel, int16 input)
     probes: Probes = field(default_factory=Probes)    # envelope-probe families, limits, type combinations
-    native: Callable | None = None      # (op, int16 input, Sat) -> output, through gna/native (C); None: numpy
-    native_step: Callable | None = None  # (op, nv) -> native.ChainStep: the operation in a one-call C chain
+    native_step: Callable | None = None  # (op, gna.native) -> ChainStep: the operation for the C runner; None: numpy
 
 
 REGISTRY: dict[type, OpSpec] = {}

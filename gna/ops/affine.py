@@ -50,25 +50,6 @@ def _native_constants(op, nv):
                                       nv.ptr(op.multiplier, "uint8_t *"), nv.pwl_of(op.pwl))
 
 
-def native(op, x, sat):
-    from .. import native as nv
-
-    ffi, lib = nv.load()
-    k, n = op.input_shape
-    m = op.weights.shape[0]
-    kp = nv.padded(k)
-    w8 = op.weights.dtype == np.int8
-    _, (w, bias, mult, pwl) = nv.cached(op, "c", op.weights, lambda: _native_constants(op, nv))
-    xin = np.ascontiguousarray(x, np.int16)
-    xs = np.empty(2 * n * kp, np.int16)
-    out = nv.out_array((m, n), op.pwl)
-    scratch = np.empty(2 * m * n, np.int64)
-    sat.hit |= bool(lib.npg_affine(w, int(w8), m, kp, k, ffi.from_buffer("int16_t[]", xin), n,
-                                   ffi.from_buffer("int16_t[]", xs), bias, mult, CHUNK_BY_BATCH[n - 1], pwl,
-                                   ffi.from_buffer("int64_t[]", scratch), ffi.from_buffer(out)))
-    return out
-
-
 def native_step(op, nv):
     k, n = op.input_shape
     m = op.weights.shape[0]
@@ -180,7 +161,7 @@ PROBES = probing.Probes(
                 ("FullyConnectedAffine bias grouping", probing.ProbeModel("fc_grouping"))])
 
 
-register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3, native=native, native_step=native_step,
+register(OpSpec(FullyConnectedAffine, check, emulate, libgna, libgna_type=3, native_step=native_step,
                 macs=lambda op: op.weights.size * op.batch,
                 random_cases={"affine": lambda rng: _random(rng), "affine_int8": lambda rng: _random(rng, int8=True),
                               "affine_grouping": lambda rng: _random(rng, int8=rng.random() < 0.5, grouping=True),

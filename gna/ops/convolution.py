@@ -52,30 +52,6 @@ def emulate(op, x, sat):
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
-def native(op, x, sat):
-    from .. import native as nv
-
-    ffi, lib = nv.load()
-    f, c = op.filters.shape
-    cp = nv.padded(c)
-    p = op.conv_positions
-    filt = nv.cached(op, "filters_t", op.filters, lambda: nv.pairs_by_row(op.filters, cp))
-    fp = filt.shape[1]
-    xin = np.zeros((p - 1) * op.stride + cp, np.int16)  # every window reads cp samples
-    flat = x.reshape(-1)
-    xin[:min(len(flat), len(xin))] = flat[:len(xin)]
-    xa, xb = nv.split(xin)
-    outputs = op.positions
-    out = nv.out_array((outputs, f), op.pwl)
-    scratch = np.empty(fp * p + f * outputs, np.int64)
-    pooling = {None: 0, "max": 1, "sum": 2}[op.pooling]
-    sat.hit |= bool(lib.npg_conv(nv.ptr(filt, "int16_t *"), f, fp, cp, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"),
-                                 op.stride, p, nv.ptr(op.bias, "int32_t *"), pooling, op.pool_window or 1,
-                                 op.pool_stride or 1, nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"),
-                                 nv.ptr(out, "void *")))
-    return out
-
-
 def native_step(op, nv):
     f, c = op.filters.shape
     cp = nv.padded(c)
@@ -177,7 +153,7 @@ PROBES = probing.Probes(
               probing.ProbeModel("conv", W=65528, C=8, F=16, segments=2))])
 
 
-register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, native=native, native_step=native_step, macs=lambda op: op.filters.size * op.conv_positions,
+register(OpSpec(Convolution, check, emulate, libgna, libgna_type=1, native_step=native_step, macs=lambda op: op.filters.size * op.conv_positions,
                 preflight=preflight,
                 random_cases={"convolution": lambda rng: _random(rng), "conv_pool": lambda rng: _random(rng, pool=True)},
                 probes=PROBES))

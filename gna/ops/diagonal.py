@@ -34,21 +34,6 @@ def emulate(op, x, sat):
     return pwl_apply(s, op.pwl, sat) if op.pwl is not None else s.astype(np.int32)
 
 
-def native(op, x, sat):
-    from .. import native as nv
-
-    ffi, lib = nv.load()
-    m, n = op.input_shape
-    wm = nv.cached(op, "wm", op.weights, lambda: op.weights.astype(np.int64) * (
-        1 if op.multiplier is None else op.multiplier.astype(np.int64)))
-    xin = np.ascontiguousarray(x.reshape(m, n), np.int16)
-    out = nv.out_array((m, n), op.pwl)
-    scratch = np.empty(m * n, np.int64)
-    sat.hit |= bool(lib.npg_diagonal(nv.ptr(wm, "int64_t *"), nv.ptr(op.bias, "int32_t *"), m, n, nv.ptr(xin, "int16_t *"),
-                                     nv.pwl_of(op.pwl), nv.ptr(scratch, "int64_t *"), nv.ptr(out, "void *")))
-    return out
-
-
 def native_step(op, nv):
     m, n = op.input_shape
     wm = nv.cached(op, "wm", op.weights, lambda: op.weights.astype(np.int64) * (
@@ -92,6 +77,6 @@ PROBES = probing.Probes(
                 ("ElementWiseAffine (FiLM) int8, compound bias", probing.ProbeModel("diag", w_type=probing.I8))])
 
 
-register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, native=native, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
+register(OpSpec(ElementWiseAffine, check, emulate, libgna, libgna_type=4, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
                 random_cases={"diagonal": _random},
                 probes=PROBES))

@@ -92,38 +92,6 @@ def _recurrent_float(op, x_part, wf, mult, bias, state, sat) -> np.ndarray:
     return out.astype(np.int16)
 
 
-def native(op, x, sat):
-    """One accumulator chunk over [x_t | feedback] (K + M <= 12,288, every model seen so far): the
-    input half of all steps in one pass, then the feedback loop in C. Beyond, the numpy path."""
-    n, k = op.input_shape
-    m = op.outputs
-    if k + m > CHUNK_BY_BATCH[0]:
-        return emulate(op, x, sat)
-    from .. import native as nv
-
-    ffi, lib = nv.load()
-    kp, mp = nv.padded(k), nv.padded(m)
-    wx = nv.cached(op, "wx", op.weights, lambda: nv.pad_rows(op.weights[:, :k], kp))
-    wf = nv.cached(op, "wf", op.weights, lambda: nv.pad_rows(op.weights[:, k:], mp))
-    xt = np.zeros((n, kp), np.int16)
-    xt[:, :k] = x.reshape(n, k)
-    xa, xb = (xt, None) if op.weights.dtype == np.int8 else nv.split(xt)
-    xpart = np.empty(m * n, np.int64)
-    lib.npg_dots(nv.ptr(wx, "int16_t *"), kp, m, nv.ptr(xa, "int16_t *"), nv.ptr(xb, "int16_t *"), kp, n, kp,
-                 nv.ptr(xpart, "int64_t *"))
-    xpart = np.ascontiguousarray(xpart.reshape(m, n).T)
-    state = np.ascontiguousarray(np.zeros((op.delay, m), np.int16) if op.initial_state is None
-                                 else op.initial_state, np.int16)
-    out = np.empty((n, m), np.int16)
-    fb_lo, fb_hi = np.empty(mp, np.int16), np.empty(mp, np.int16)
-    scratch = np.empty(2 * m, np.int64)
-    sat.hit |= bool(lib.npg_recurrent(nv.ptr(xpart, "int64_t *"), nv.ptr(wf, "int16_t *"), m, mp,
-                                      nv.ptr(op.bias, "int32_t *"), nv.ptr(op.multiplier, "uint8_t *"), n, op.delay,
-                                      nv.ptr(state, "int16_t *"), nv.pwl_of(op.pwl), nv.ptr(fb_lo, "int16_t *"),
-                                      nv.ptr(fb_hi, "int16_t *"), nv.ptr(scratch, "int64_t *"), nv.ptr(out, "int16_t *")))
-    return out
-
-
 def native_step(op, nv):
     n, k = op.input_shape
     m = op.outputs
@@ -191,7 +159,7 @@ PROBES = probing.Probes(
     acceptance=[("Recurrent", _RNN)])
 
 
-register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, native=native, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
+register(OpSpec(Recurrent, check, emulate, libgna, libgna_type=6, native_step=native_step, macs=lambda op: op.weights.size * op.batch,
                 output_buffer=output_buffer, extra_bytes=lambda op: 64 + 2 * op.delay * op.outputs,
                 random_cases={"recurrent": _random},
                 probes=PROBES))
