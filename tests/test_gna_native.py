@@ -2,6 +2,7 @@
 vectors, on every instruction set this CPU runs (portable C, AVX2, AVX-512, AVX-512 VNNI): the same
 output bits, dtype and saturation flag. Generated cases come from each operation's own random
 families (gna/ops/), hypothesis drives the arithmetic edges."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,22 @@ def test_pwl_at_every_segment_edge_matches_the_reference(segments, isa):
         sat = Sat()
         want = pwl_apply(values, pwl, sat)
         assert np.array_equal(got, want) and bool(flag) == sat.hit, (segments, style)
+
+
+def test_gna_bench_without_the_library_checks_every_model_bit_exact(tmp_path, capsys):
+    """The bench's own comparison (numpy against native on each model) and its last line; with
+    libGNA present the same command adds the library's two paths (not in CI)."""
+    import json
+    import re
+
+    from toolkit.cli import main
+
+    assert main(["gna", "bench", "--without-libgna", "--rounds", "1", "--no-networks",
+                 "--json", str(tmp_path / "bench.json")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.match(r"native vs libGNA AVX2: not measured \(no libGNA\); native vs numpy worst [\d.]+x \(.+\), bit-exact$",
+                    last), last
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert len(doc["models"]) >= 19 and all(m["bit_exact"] for m in doc["models"])
+    assert {m["model"].split()[0] for m in doc["models"]} == {"affine", "recurrent", "diagonal", "conv"}
+    assert set(doc["scaling"]["seconds_by_cores"]) == {str(j) for j in range(1, (os.cpu_count() or 1) + 1)}

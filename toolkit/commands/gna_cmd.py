@@ -283,7 +283,7 @@ def cmd_bench(args) -> int:
     print(f"{'model':40s} {'numpy':>9s} {'native':>9s} {'lib Gen.':>9s} {'lib AVX2':>9s} {'vs Gen.':>8s} {'vs AVX2':>8s} "
           f"{'GMAC/s':>7s}  exact")
     rows = []
-    models = chain_models(args.rounds, lib) + ([] if args.no_networks else network_models(args.rounds, lib))
+    models = chain_models(lib) + ([] if args.no_networks else network_models(lib))
     with progress_bar("gna bench", len(models)) as advance:
         for bm in models:
             # the four in turn, round after round: a slow spell of this shared machine hits all of them

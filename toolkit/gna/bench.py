@@ -81,7 +81,7 @@ def _libgna_sampler(lib, model, x, acc: str):
         yield lambda: timed(lambda: sess.run(feeds))
 
 
-def chain_models(rounds: int, lib) -> list[BenchModel]:
+def chain_models(lib) -> list[BenchModel]:
     rng = np.random.default_rng(1)
     out = []
     for name, (model, x) in _ops_models(rng).items():
@@ -100,13 +100,19 @@ def chain_models(rounds: int, lib) -> list[BenchModel]:
     return out
 
 
-def _graph_model(name, cm, inputs, rounds, lib) -> BenchModel:
+def _graph_model(name, cm, inputs, lib) -> BenchModel:
     from gna.graph import run_graph
-
     from gna.ir import GnaModel, GnaModelError
 
     bufs = cm.host_buffers(cm.feeds_of(inputs))
-    macs = model_macs(GnaModel(cm.graph.operations))
+    try:  # a chain runs as the vocoder runs it: one C call per inference
+        chain, x = cm.model, cm.quantize_input(inputs[None])
+    except GnaModelError:
+        chain = x = None
+
+    def native():
+        return emulator.run(chain, x, backend="native") if chain is not None else \
+            run_graph(cm.graph, bufs, backend="native")
 
     @contextlib.contextmanager
     def libgna(acc):
@@ -117,27 +123,19 @@ def _graph_model(name, cm, inputs, rounds, lib) -> BenchModel:
         a, sa = run_graph(cm.graph, bufs)
         b, sb = run_graph(cm.graph, bufs, backend="native")
         ok = sa == sb and all(np.array_equal(a[k], b[k]) for k in a)
-        try:
-            chain = cm.model
-            res = emulator.run(chain, cm.quantize_input(inputs[None]), backend="native")
+        if chain is not None:
+            res = native()
             ok = ok and np.array_equal(res.output.reshape(-1), a[cm.graph.nodes[-1].output.buffer][:res.output.size])
-        except GnaModelError:
-            pass
         if lib is not None:
             with lib.GraphSession(cm.graph) as sess:
                 c, sc = sess.run(bufs)
             ok = ok and sc == sa and all(np.array_equal(a[k], c[k]) for k in c)
         return ok
-    native = lambda: run_graph(cm.graph, bufs, backend="native")  # noqa: E731
-    try:  # a chain runs as the vocoder runs it: one C call per inference
-        chain, x = cm.model, cm.quantize_input(inputs[None])
-        native = lambda: emulator.run(chain, x, backend="native")  # noqa: E731
-    except GnaModelError:
-        pass
-    return BenchModel(name, macs, lambda: run_graph(cm.graph, bufs), native, None if lib is None else libgna, same)
+    return BenchModel(name, model_macs(GnaModel(cm.graph.operations)), lambda: run_graph(cm.graph, bufs), native,
+                      None if lib is None else libgna, same)
 
 
-def network_models(rounds: int, lib) -> list[BenchModel]:
+def network_models(lib) -> list[BenchModel]:
     """The two networks the repository compiles: the reference FiLM network and the FiLM vocoder
     (mean voice), int16 weights, calibrated on their own kind of input."""
     from gna.onnx_compiler import compile_onnx
@@ -146,7 +144,7 @@ def network_models(rounds: int, lib) -> list[BenchModel]:
     out = []
     net = build_reference_net()
     cm = compile_onnx(net, reference_inputs(64, 1), weights="i16")
-    out.append(_graph_model("network: reference FiLM (i16)", cm, reference_inputs(1, 3)[0], rounds, lib))
+    out.append(_graph_model("network: reference FiLM (i16)", cm, reference_inputs(1, 3)[0], lib))
     from toolkit.vocoder.chain import load_model
     from toolkit.vocoder.export import MEAN_VOICE, for_speaker
 
@@ -155,7 +153,7 @@ def network_models(rounds: int, lib) -> list[BenchModel]:
     width = int(np.prod([d.dim_value for d in voc.graph.input[0].type.tensor_type.shape.dim][1:]))
     calib = rng.normal(-4, 2, (64, 1, width)).astype(np.float32)
     cm = compile_onnx(voc, calib, weights="i16")
-    out.append(_graph_model("network: FiLM vocoder, one 10 ms frame (i16)", cm, calib[0], rounds, lib))
+    out.append(_graph_model("network: FiLM vocoder, one 10 ms frame (i16)", cm, calib[0], lib))
     return out
 
 
