@@ -36,6 +36,17 @@ class Place:
     def matches_tags(self, wanted: dict[str, str]) -> bool:
         return all(self.tags.get(k) == v or (k == "name" and self.name == v) for k, v in wanted.items())
 
+    def board(self):
+        """The npin board its `board=` tag names: what firmware the place runs."""
+        from common.errors import ConfigError
+
+        from ..boards import load_board
+
+        if "board" not in self.tags:
+            raise ConfigError(f"place {self.name} has no board=… tag, so npin cannot tell which firmware it runs",
+                              f"labgrid-client -p {self.name} set-tags board=<npin board id>")
+        return load_board(self.tags["board"])
+
 
 class LabgridClient:
     def __init__(self, coordinator: str):
@@ -118,6 +129,16 @@ class LabgridClient:
     def cancel(self, token: str) -> None:
         self.run("cancel-reservation", token, check=False)
 
+    def write_env(self, place: Place, workdir: Path, path: Path, command: str):
+        """A labgrid environment for `place` (its board's firmware built in `workdir`; the reset
+        driver only if the place exports an emulator's monitor); returns the place's board."""
+        from ..hil.lg_env import lg_env, write_lg_env
+
+        board = place.board()
+        write_lg_env(path, board, lg_env(board, Path(workdir), place=place.name,
+                                         reset="NpinQemuMonitor" in self.resource_classes(place.name)), command)
+        return board
+
     @contextlib.contextmanager
     def reserved(self, place: str, timeout: float = 600.0):
         """Reserve `place` (waiting in the coordinator's queue), acquire it; release it and drop the
@@ -149,22 +170,13 @@ def held_place(name: str, workdir: Path, coordinator: str | None = None):
     environment file for it); released afterwards."""
     from common.errors import ConfigError
 
-    from ..boards import load_board
-    from ..hil.lg_env import lg_env, write_lg_env
-
     client = LabgridClient(coordinator or default_coordinator())
     place = client.place(name)
     if place is None:
         raise ConfigError(f"no place {name} on the coordinator at {client.coordinator}",
                           f"labgrid-client -x {client.coordinator} places lists them")
-    if "board" not in place.tags:
-        raise ConfigError(f"place {name} has no board=… tag, so npin cannot tell which firmware it runs",
-                          f"labgrid-client -p {name} set-tags board=<npin board id>")
-    board = load_board(place.tags["board"])
     env_file = Path(workdir) / f"{name}.lg-env.yaml"
-    write_lg_env(env_file, board, lg_env(board, Path(workdir), place=name,
-                                         reset="NpinQemuMonitor" in client.resource_classes(name)),
-                 f"npin … --place {name}")
+    board = client.write_env(place, workdir, env_file, f"npin … --place {name}")
     saved = os.environ.get("LG_COORDINATOR")
     os.environ["LG_COORDINATOR"] = client.coordinator  # labgrid's RemotePlace reads it
     try:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from common.errors import ConfigError
 
-from ..boards import load_board
-from ..hil.lg_env import lg_env, write_lg_env
 from .lgclient import LabgridClient, LabgridError, Place
 from .report import SuiteCounts, read_junit
 
@@ -58,10 +56,7 @@ def matching_places(client: LabgridClient, tags: dict[str, str]) -> list[Place]:
         raise ConfigError(f"no place matches {' '.join(f'{k}={v}' for k, v in tags.items()) or 'any tag'}",
                           f"places: {known or 'none (npin farm up)'}")
     for p in places:
-        if "board" not in p.tags:
-            raise ConfigError(f"place {p.name} has no board=… tag, so npin cannot tell which firmware it runs",
-                              f"labgrid-client -p {p.name} set-tags board=<npin board id> …")
-        load_board(p.tags["board"])
+        p.board()  # refused here, before anything runs, if a place names no known board
     return places
 
 
@@ -80,15 +75,11 @@ class FarmRunner:
         return f"its exported resources are gone: {', '.join(gone)}" if gone else None
 
     def run_place(self, place: Place, label: str = "") -> PlaceRun:
-        board = place.tags["board"]
-        run = PlaceRun(place, board, self.out_dir / (place.name + label))
+        run = PlaceRun(place, place.tags["board"], self.out_dir / (place.name + label))
         run.dir.mkdir(parents=True, exist_ok=True)
         run.junit.unlink(missing_ok=True)
         env_file = run.dir / "env.yaml"
-        write_lg_env(env_file, load_board(board),
-                     lg_env(load_board(board), run.dir / "firmware", place=place.name,
-                            reset="NpinQemuMonitor" in self.client.resource_classes(place.name)),
-                     f"npin farm run ({place.name})")
+        self.client.write_env(place, run.dir / "firmware", env_file, f"npin farm run ({place.name})")
         t0 = time.monotonic()
         try:
             with self.client.reserved(place.name, self.reserve_timeout):
