@@ -16,54 +16,12 @@ SRC = Path(__file__).resolve().parent / "native"
 ISAS = {"portable": 0, "avx2": 1, "avx512": 2, "vnni": 3}
 PAD = 32
 
-CDEF = """
-typedef struct npg_pwl {
-    int64_t lo, hi; int32_t bucket_shift, segments, steps;
-    const int32_t *first; const int64_t *next_minus1, *slope, *offset; const int32_t *shift;
-    const int64_t *t_next_minus1, *t_slope, *t_offset, *t_shift;
-} npg_pwl_t;
-int npg_best_isa(void);
-int npg_set_isa(int isa);
-void npg_dots(const int16_t *w, size_t w_stride, int rows, const int16_t *xa, const int16_t *xb,
-              size_t v_stride, int nvec, int len, int64_t *out);
-void npg_dots_t(const int16_t *wt, int rows_pad, const int16_t *xa, const int16_t *xb, size_t v_stride, int nvec,
-                int len, int64_t *out);
-int npg_peak(long iters, int64_t *sink);
-void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
-int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
-int npg_pwl_apply_scalar(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
-void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
-               int64_t *out);
-int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
-               const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl,
-               int64_t *scratch, void *out);
-int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
-                 int64_t *scratch, void *out);
-int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *xa, const int16_t *xb, int stride,
-             int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
-             const npg_pwl_t *pwl, int64_t *scratch, void *out);
-int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
-                  const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
-                  int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
-int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
-                    const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
-                    const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out);
-int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *x, int width, int stride,
-               int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
-               const npg_pwl_t *pwl, int16_t *s16, int64_t *s64, void *out);
-typedef struct npg_op {
-    int32_t kind, m, k, kpad, n, w8, chunk, mpad, delay, fpad, stride, pooling, pool_window, pool_stride, rows, cols;
-    const void *w;
-    const int16_t *wf, *state;
-    const int64_t *wm;
-    const int32_t *bias;
-    const uint8_t *mult;
-    const npg_pwl_t *pwl;
-} npg_op_t;
-int npg_run_chain(const npg_op_t *ops, int nops, const int16_t *x, void *const *outs, int16_t *s16, int64_t *s64);
-int npg_run_chain_many(const npg_op_t *ops, int nops, int count, const int16_t *xs, size_t x_elems,
-                       void *const *outs, const size_t *out_bytes, int16_t *s16, int64_t *s64, uint8_t *sat);
-"""
+def _cdef() -> str:
+    """The header's declarations for cffi: comments and preprocessor lines dropped."""
+    import re
+
+    text = re.sub(r"/\*.*?\*/", "", (SRC / "gna_native.h").read_text(), flags=re.S)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
 class NativeUnavailable(NpinError):
@@ -82,7 +40,7 @@ def load():
         sources = [SRC / "gna_native.c", SRC / "gna_dots_avx2.c", SRC / "gna_dots_avx512.c", SRC / "gna_dots_vnni.c",
                    SRC / "gna_pwl_avx512.c"]
         try:
-            _lib = cffi_module("_npin_gna_native", CDEF, '#include "gna_native.h"\n', sources, [SRC],
+            _lib = cffi_module("_npin_gna_native", _cdef(), '#include "gna_native.h"\n', sources, [SRC],
                                ["-std=gnu11", "-O3", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"],
                                what="the native GNA emulator")
         except TwinBuildError as e:

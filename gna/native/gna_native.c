@@ -13,6 +13,7 @@ void npg_dots_t_vnni(const int16_t *, int, const int16_t *, const int16_t *, siz
 void npg_dots8_avx2(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots8_avx512(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
 void npg_dots8_vnni(const int8_t *, size_t, int, const int16_t *, size_t, int, int, int64_t *);
+int npg_pwl_apply_avx512(const npg_pwl_t *, const int64_t *, size_t, int16_t *);
 int64_t npg_peak_avx2(long);
 int64_t npg_peak_avx512(long);
 int64_t npg_peak_vnni(long);
@@ -224,17 +225,16 @@ VECTOR_CLONES static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl
     return 0;
 }
 
-int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
-               const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
+/* n input vectors of k elements, element i of vector v at x[i*si + v*sv], as zero-padded rows of
+ * kpad: split into lo/hi bytes (xb non-NULL) or copied as they are. */
+static void vector_rows(const int16_t *x, int k, int n, size_t si, size_t sv, int kpad, int16_t *xa, int16_t *xb)
 {
-    int64_t *s = scratch, *part = scratch + (size_t)m * n;
-    int16_t *xa = xs, *xb = w8 ? 0 : xs + (size_t)n * kpad;
-    int sat = 0;
-    /* GNA's interleaved [K][N] input -> one zero-padded row per vector, split unless int8 weights */
-    memset(xs, 0, sizeof(int16_t) * (size_t)n * kpad * (w8 ? 1 : 2));
-    for (int i = 0; i < k; i++)
-        for (int v = 0; v < n; v++) {
-            int16_t e = x[(size_t)i * n + v];
+    memset(xa, 0, sizeof(int16_t) * (size_t)n * kpad);
+    if (xb)
+        memset(xb, 0, sizeof(int16_t) * (size_t)n * kpad);
+    for (int v = 0; v < n; v++)
+        for (int i = 0; i < k; i++) {
+            int16_t e = x[(size_t)i * si + (size_t)v * sv];
             if (xb) {
                 xa[(size_t)v * kpad + i] = (int16_t)(e & 0xFF);
                 xb[(size_t)v * kpad + i] = (int16_t)(e >> 8);
@@ -242,6 +242,15 @@ int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, 
                 xa[(size_t)v * kpad + i] = e;
             }
         }
+}
+
+int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, int n, int16_t *xs,
+               const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
+{
+    int64_t *s = scratch, *part = scratch + (size_t)m * n;
+    int16_t *xa = xs, *xb = w8 ? 0 : xs + (size_t)n * kpad;
+    int sat = 0;
+    vector_rows(x, k, n, (size_t)n, 1, kpad, xa, xb);  /* GNA's interleaved [K][N]; split unless int8 weights */
     for (int r = 0; r < m; r++)
         for (int v = 0; v < n; v++)
             s[(size_t)r * n + v] = bias[r];
@@ -336,17 +345,7 @@ int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int1
                     const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out)
 {
     int16_t *xa = s16, *xb = wx_split ? s16 + (size_t)n * kpad : 0;
-    memset(s16, 0, sizeof(int16_t) * (size_t)n * kpad * 2);
-    for (int t = 0; t < n; t++)
-        for (int i = 0; i < k; i++) {
-            int16_t e = x[(size_t)t * k + i];
-            if (xb) {
-                xa[(size_t)t * kpad + i] = (int16_t)(e & 0xFF);
-                xb[(size_t)t * kpad + i] = (int16_t)(e >> 8);
-            } else {
-                xa[(size_t)t * kpad + i] = e;
-            }
-        }
+    vector_rows(x, k, n, 1, (size_t)k, kpad, xa, xb);  /* GNA's flat [N][K] */
     int64_t *by_row = s64, *xpart = s64 + (size_t)m * n;
     npg_dots(wx, (size_t)kpad, m, xa, xb, (size_t)kpad, n, kpad, by_row);
     for (int r = 0; r < m; r++)

@@ -46,11 +46,10 @@ int npg_peak(long iters, int64_t *sink);
 /* x [n][len] -> lo, hi bytes (see above). */
 void npg_split(const int16_t *x, size_t count, int16_t *lo, int16_t *hi);
 
-/* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. The scalar and
- * the AVX-512 (up to 32 segments) versions are what it picks between. */
+/* PWL of n int64 values (already int32) into int16; returns 1 if a value was clamped. It picks the
+ * AVX-512 version (up to 32 segments, gna_pwl_avx512.c) or the scalar one. */
 int npg_pwl_apply(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 int npg_pwl_apply_scalar(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
-int npg_pwl_apply_avx512(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
 
 /* npg_dots with int8 weights, read as int8; x not split. */
 void npg_dots8(const int8_t *w, size_t w_stride, int rows, const int16_t *x, size_t v_stride, int nvec, int len,
@@ -78,7 +77,8 @@ int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t 
 
 /* Recurrent, one accumulator chunk over [x_t | feedback] (K + M <= chunk): xpart [n][m] holds
  * wx . x_t for every t; each step adds wf . feedback, applies bias, multiplier, clamp and PWL.
- * state: [delay][m] rows before t = 0. out: int16 [n][m]. scratch: 2*m*(mpad/NPG_PAD... ) see C. */
+ * state: [delay][m] rows before t = 0. out: int16 [n][m]. fb_lo, fb_hi: mpad int16 each; scratch:
+ * 2*m int64. */
 int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
                   const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
                   int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);

@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include "gna_native.h"
 
+int npg_pwl_apply_avx512(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t *y);
+
 static inline __m512i lookup32(__m512i k, const int64_t *table)
 {
     __m512i lo = _mm512_permutex2var_epi64(_mm512_loadu_si512((const void *)table), k,
