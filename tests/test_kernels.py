@@ -66,6 +66,27 @@ def test_update_and_dots_match_reference_at_extremes(kernels, dims):
         assert _call_dots_q7(kernels, m, g).tolist() == exact
 
 
+@pytest.mark.parametrize("kernels", OPTIMIZED)
+@pytest.mark.parametrize("n_facets", [1, 3, 4, 5, 8, 9, 16, 17, 33])
+def test_dots_at_every_pass_width_and_the_lane_bounds(kernels, n_facets):
+    """The optimized dots take several facets per pass and add lanes across in int32: every
+    remainder of a pass, and the inputs that push each partial sum to its largest magnitude
+    (mh = -128 or ml = 255 against +-32767; Q7 +-127) at D = 2048 with a tail of 8."""
+    for dims in (2048, 2040):
+        rng = np.random.default_rng(n_facets * dims)
+        minds = [np.full(dims, -32768), np.full(dims, -32513),  # mh = -128, ml = 255
+                 np.full(dims, 32767), rng.integers(-32768, 32768, dims)]
+        f = rng.choice([-32767, 32767], (n_facets, dims))
+        f[0] = -32767
+        g = rng.choice([-127, 127], (n_facets, dims))
+        g[0] = -127
+        for m in minds:
+            exact = [int(np.dot(m.astype(object), row.astype(object))) for row in f]
+            assert _call_dots(kernels, m, f).tolist() == exact
+            exact7 = [int(np.dot(m.astype(object), row.astype(object))) for row in g]
+            assert _call_dots_q7(kernels, m, g).tolist() == exact7
+
+
 def test_q7_reference_reads_the_storage_order():
     """A one-hot facet in each of the four positions of a group picks that component of m: the
     reference kernel undoes the swap of the middle two (docs/pin-spec.md §2.2)."""
@@ -83,3 +104,20 @@ def test_isqrt_is_exact_floor(kernels):
     values += [n * n + d for n in (2**20 - 1, 2**21, 3037000499) for d in (-1, 0, 1) if n * n + d >= 0]
     for n in values:
         assert lib.npin_isqrt64(n) == math.isqrt(n), n
+
+
+def test_pin_bench_reports_both_formats_the_routing_shape_and_ends_with_the_step_line(tmp_path, capsys):
+    import json
+    import re
+
+    from toolkit.cli import main
+
+    assert main(["pin", "bench", "--dims", "64", "--facets", "4", "--rounds", "1",
+                 "--json", str(tmp_path / "pin.json")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert re.match(r"step: \d+ ns at D=64 K=4 \((AVX-512 VNNI|AVX-512|AVX2|portable C)\), [\d.]+x numpy"
+                    r"(, [\d.]+x reference)?$", out[-1]), out[-1]
+    doc = json.loads((tmp_path / "pin.json").read_text())
+    shapes = [(s["dims"], s["facets"], s["facet_format"]) for s in doc["shapes"]]
+    assert shapes == [(64, 4, "q15"), (64, 4, "q7"), (384, 150, "q7")]
+    assert all(set(s["c_twin_ns"]) == set(ALL_KERNELS) for s in doc["shapes"])

@@ -2,13 +2,11 @@
  * targets it), bit-identical to npin_kernels_ref.c: tests build every variant and compare.
  *
  * update: saturating subtract, (μ,η)·(v,δ) as one vpmaddwd per pair, round, saturating pack.
- * dots:   m is split once per step into m = 256·mh + ml (mh = m >> 8, ml = m & 255). Each
- *         vpmaddwd pair of mh·f or ml·f stays below 2^24, so 64 of them add up in int32 without
- *         overflow; partial sums move to int64 every 64 blocks. That avoids widening every
- *         product to 64 bits, which is what makes the reference loop slow.
- * Q7 dots: a pair of m·f products is below 2^23, so every int32 lane holds up to 256 of them
- *         (D <= 2048 gives at most 128): no split. The rows are in storage order (the middle
- *         two of every four swapped), so m is shuffled the same way once per step. */
+ * dots:   m is split once per chunk into m = 256·mh + ml (mh = m >> 8, ml = m & 255), so every
+ *         multiply-add pair stays below 2^24 and sums in int32 lanes instead of being widened
+ *         to 64 bits product by product, which is what makes the reference loop slow.
+ * Q7 dots: a pair of m·f products is below 2^23: no split. The rows are in storage order (the
+ *         middle two of every four swapped), so m is shuffled the same way once per chunk. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -16,7 +14,6 @@
 #include "npin_internal.h"
 
 #define BLOCK 16u
-#define FLUSH_BLOCKS 64u
 
 #if defined(__AVX512BW__)
 /* The update on 32 lanes: the same instruction sequence as the AVX2 loop below, twice as wide. */
@@ -94,105 +91,20 @@ uint64_t npin_update_q15(int16_t *m, int16_t *v, const int16_t *x, uint32_t dims
     return nm;
 }
 
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-/* Same split, 32 lanes, multiply-add-accumulate in one instruction, two facets per pass. */
-#define VBLOCK 32
-static int64_t dot_tail(const int16_t *m, const int16_t *f, int from, int dims)
+/* The dot products walk D in chunks of CHUNK components and several facets per pass (the split
+ * or shuffled m is loaded once per block for all of them). Each accumulator lane sums at most
+ * CHUNK / lanes pairs, each below 2^24 in magnitude (Q15: |mh·f| <= 2^22, 0 <= ml·f < 2^23;
+ * Q7: |m·f| <= 2^22), so even the sum of all lanes of one accumulator stays inside int32:
+ * 128 pairs < 2^31. The lanes of the pass's accumulators are then added across in int32 and
+ * only the per-facet totals are widened to 64 bits. */
+#define CHUNK 256u
+
+static int64_t q15_tail(const int16_t *m, const int16_t *f, uint32_t from, uint32_t dims)
 {
     int64_t acc = 0;
     for (; from < dims; ++from) acc += (int32_t)m[from] * f[from];
     return acc;
 }
-
-/* 256·Σhi + Σlo over all lanes. Lanes hold up to 2^28 each; sixteen of them can pass 2^31, so
- * the lanes are widened to 64 bits before the one horizontal reduction. */
-static inline __m512i widen_pairs(__m512i a) /* 16 x i32 -> 8 x i64, adjacent halves summed */
-{
-    return _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(a)),
-                            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(a, 1)));
-}
-
-static inline int64_t combine_split(__m512i hi, __m512i lo)
-{
-    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(widen_pairs(hi), 8), widen_pairs(lo)));
-}
-
-void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims_u, uint32_t n_facets_u,
-                   int64_t *dot)
-{
-    /* D is walked in chunks of 512 so the split of m stays small (2 KiB): a split of the whole
-     * of m at D = 4096 is a 16 KiB stack frame, measured 40 % slower here. */
-    enum { CHUNK = 16 };
-    __m512i mh[CHUNK], ml[CHUNK];
-    const __m512i low_byte = _mm512_set1_epi16(0xFF);
-    const int dims = (int)dims_u, n_facets = (int)n_facets_u, blocks = dims / VBLOCK;
-    int b, k, c;
-
-    for (k = 0; k < n_facets; ++k) dot[k] = dot_tail(m, facets + k * dims, blocks * VBLOCK, dims);
-    for (c = 0; c < blocks; c += CHUNK) {
-        const int n = blocks - c < CHUNK ? blocks - c : CHUNK;
-        const int16_t *mc = m + c * VBLOCK;
-        for (b = 0; b < n; ++b) {
-            __m512i mv = _mm512_loadu_si512((const void *)(mc + b * VBLOCK));
-            mh[b] = _mm512_srai_epi16(mv, 8);
-            ml[b] = _mm512_and_si512(mv, low_byte);
-        }
-        for (k = 0; k < n_facets; k += 2) {
-            const int16_t *f = facets + k * dims + c * VBLOCK;
-            const int16_t *g = k + 1 < n_facets ? f + dims : f; /* odd K: repeat f, drop it */
-            __m512i h0 = _mm512_setzero_si512(), l0 = h0, h1 = h0, l1 = h0;
-            for (b = 0; b < n; ++b) {
-                __m512i fv = _mm512_loadu_si512((const void *)(f + b * VBLOCK));
-                __m512i gv = _mm512_loadu_si512((const void *)(g + b * VBLOCK));
-                h0 = _mm512_dpwssd_epi32(h0, mh[b], fv);
-                l0 = _mm512_dpwssd_epi32(l0, ml[b], fv);
-                h1 = _mm512_dpwssd_epi32(h1, mh[b], gv);
-                l1 = _mm512_dpwssd_epi32(l1, ml[b], gv);
-            }
-            dot[k] += combine_split(h0, l0);
-            if (k + 1 < n_facets) dot[k + 1] += combine_split(h1, l1);
-        }
-    }
-}
-#else
-static int64_t hsum_epi32(__m256i a)
-{
-    int32_t l[8];
-    _mm256_storeu_si256((__m256i *)(void *)l, a);
-    return (int64_t)l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
-}
-
-void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets,
-                   int64_t *dot)
-{
-    __m256i mh[NPIN_MAX_DIMS / BLOCK], ml[NPIN_MAX_DIMS / BLOCK];
-    const __m256i low_byte = _mm256_set1_epi16(0xFF);
-    uint32_t blocks = dims / BLOCK, b, k, i;
-
-    for (b = 0; b < blocks; ++b) {
-        __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)(m + b * BLOCK));
-        mh[b] = _mm256_srai_epi16(mv, 8);
-        ml[b] = _mm256_and_si256(mv, low_byte);
-    }
-    for (k = 0; k < n_facets; ++k) {
-        const int16_t *f = facets + k * dims;
-        int64_t hi_total = 0, lo_total = 0;
-        for (b = 0; b < blocks;) {
-            uint32_t end = b + FLUSH_BLOCKS < blocks ? b + FLUSH_BLOCKS : blocks;
-            __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
-            for (; b < end; ++b) {
-                __m256i fv = _mm256_loadu_si256((const __m256i *)(const void *)(f + b * BLOCK));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(mh[b], fv));
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(ml[b], fv));
-            }
-            hi_total += hsum_epi32(hi);
-            lo_total += hsum_epi32(lo);
-        }
-        dot[k] = hi_total * 256 + lo_total;
-        for (i = blocks * BLOCK; i < dims; ++i) dot[k] += (int32_t)m[i] * f[i];
-    }
-}
-#endif
 
 /* m with the middle two of every four components swapped: the Q7 rows' storage order. */
 #define Q7_ORDER 0xD8 /* _MM_SHUFFLE(3, 1, 2, 0): words (0, 2, 1, 3) of every four */
@@ -204,56 +116,195 @@ static int64_t q7_tail(const int16_t *m, const int8_t *f, uint32_t from, uint32_
     return acc;
 }
 
+/* Row k + j of a pass, or the last row again where the pass runs past K (its sum is dropped). */
+static inline uint32_t pass_row(uint32_t k, uint32_t j, uint32_t n_facets)
+{
+    return k + j < n_facets ? k + j : n_facets - 1u;
+}
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+/* 32 components per block, multiply-add-accumulate in one instruction. */
+#define VB 32u
+#define Q15_PASS 4u
+#define Q7_PASS 8u
+
+/* One level of a transposed sum: with w lanes per vector in a and b, returns a vector holding
+ * both inputs' vectors at w / 2 lanes each (a's first), each lane the sum of two of theirs. */
+static inline __m512i fold(__m512i a, __m512i b, uint32_t w)
+{
+    int32_t i1[16], i2[16];
+    uint32_t i;
+    for (i = 0; i < 16u; ++i) {
+        i1[i] = (int32_t)((i < 8u ? 0u : 16u) + (i % 8u) / (w / 2u) * w + i % (w / 2u));
+        i2[i] = i1[i] + (int32_t)(w / 2u);
+    }
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, _mm512_loadu_si512(i1), b),
+                            _mm512_permutex2var_epi32(a, _mm512_loadu_si512(i2), b));
+}
+
+/* The lane sums of 8 accumulators, in their order, in lanes 0-7 of one vector. */
+static inline __m256i sum8(const __m512i *v)
+{
+    __m512i p0 = fold(v[0], v[1], 16u), p1 = fold(v[2], v[3], 16u), p2 = fold(v[4], v[5], 16u),
+            p3 = fold(v[6], v[7], 16u);
+    return _mm512_castsi512_si256(fold(fold(fold(p0, p1, 8u), fold(p2, p3, 8u), 4u), _mm512_setzero_si512(), 2u));
+}
+
+void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    __m512i mh[CHUNK / VB], ml[CHUNK / VB];
+    const __m512i low_byte = _mm512_set1_epi16(0xFF);
+    const uint32_t vec = dims / VB * VB;
+    uint32_t c, k, b, j;
+    for (k = 0; k < n_facets; ++k) dot[k] = q15_tail(m, facets + k * dims, vec, dims);
+    for (c = 0; c < vec; c += CHUNK) {
+        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
+        for (b = 0; b < n; ++b) {
+            __m512i mv = _mm512_loadu_si512((const void *)(m + c + b * VB));
+            mh[b] = _mm512_srai_epi16(mv, 8);
+            ml[b] = _mm512_and_si512(mv, low_byte);
+        }
+        for (k = 0; k < n_facets; k += Q15_PASS) {
+            const int16_t *f[Q15_PASS];
+            __m512i acc[2u * Q15_PASS]; /* Σ mh·f for each facet, then Σ ml·f for each */
+            int64_t out[Q15_PASS];
+            __m256i s;
+            for (j = 0; j < Q15_PASS; ++j) f[j] = facets + pass_row(k, j, n_facets) * dims + c;
+            for (j = 0; j < 2u * Q15_PASS; ++j) acc[j] = _mm512_setzero_si512();
+            for (b = 0; b < n; ++b)
+                for (j = 0; j < Q15_PASS; ++j) {
+                    __m512i fv = _mm512_loadu_si512((const void *)(f[j] + b * VB));
+                    acc[j] = _mm512_dpwssd_epi32(acc[j], mh[b], fv);
+                    acc[Q15_PASS + j] = _mm512_dpwssd_epi32(acc[Q15_PASS + j], ml[b], fv);
+                }
+            s = sum8(acc);
+            _mm256_storeu_si256((__m256i *)(void *)out,
+                                _mm256_add_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(s)), 8),
+                                                 _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s, 1))));
+            for (j = 0; j < Q15_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
+        }
+    }
+}
+
 void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
 {
-    __m512i mp[NPIN_MAX_DIMS / 32];
-    const uint32_t blocks = dims / 32u;
-    uint32_t b, k;
-    for (b = 0; b < blocks; ++b)
-        mp[b] = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(_mm512_loadu_si512((const void *)(m + 32u * b)),
-                                                              Q7_ORDER), Q7_ORDER);
-    for (k = 0; k < n_facets; k += 2u) {
-        const int8_t *f = facets + k * dims;
-        const int8_t *g = k + 1u < n_facets ? f + dims : f; /* odd K: repeat f, drop it */
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
-        for (b = 0; b < blocks; ++b) {
-            a0 = _mm512_dpwssd_epi32(a0, mp[b], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(f + 32u * b))));
-            a1 = _mm512_dpwssd_epi32(a1, mp[b], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(g + 32u * b))));
+    __m512i mp[CHUNK / VB];
+    const uint32_t vec = dims / VB * VB;
+    uint32_t c, k, b, j;
+    for (k = 0; k < n_facets; ++k) dot[k] = q7_tail(m, facets + k * dims, vec, dims);
+    for (c = 0; c < vec; c += CHUNK) {
+        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
+        for (b = 0; b < n; ++b)
+            mp[b] = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(_mm512_loadu_si512((const void *)(m + c + b * VB)),
+                                                                  Q7_ORDER), Q7_ORDER);
+        for (k = 0; k < n_facets; k += Q7_PASS) {
+            const int8_t *f[Q7_PASS];
+            __m512i acc[Q7_PASS];
+            int64_t out[Q7_PASS];
+            for (j = 0; j < Q7_PASS; ++j) {
+                f[j] = facets + pass_row(k, j, n_facets) * dims + c;
+                acc[j] = _mm512_setzero_si512();
+            }
+            for (b = 0; b < n; ++b)
+                for (j = 0; j < Q7_PASS; ++j)
+                    acc[j] = _mm512_dpwssd_epi32(acc[j], mp[b], _mm512_cvtepi8_epi16(
+                        _mm256_loadu_si256((const __m256i *)(const void *)(f[j] + b * VB))));
+            _mm512_storeu_si512((void *)out, _mm512_cvtepi32_epi64(sum8(acc)));
+            for (j = 0; j < Q7_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
         }
-        dot[k] = _mm512_reduce_add_epi64(widen_pairs(a0)) + q7_tail(m, f, blocks * 32u, dims);
-        if (k + 1u < n_facets) dot[k + 1u] = _mm512_reduce_add_epi64(widen_pairs(a1)) + q7_tail(m, g, blocks * 32u, dims);
     }
 }
 #else
+/* 16 components per block: vpmaddwd, then an add. */
+#define VB 16u
+#define Q15_PASS 4u
+#define Q7_PASS 8u
+
+/* The lane sums of a, b, c and d. */
+static inline __m128i sum4(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
+{
+    __m256i mh[CHUNK / VB], ml[CHUNK / VB];
+    const __m256i low_byte = _mm256_set1_epi16(0xFF);
+    const uint32_t vec = dims / VB * VB;
+    uint32_t c, k, b, j;
+    for (k = 0; k < n_facets; ++k) dot[k] = q15_tail(m, facets + k * dims, vec, dims);
+    for (c = 0; c < vec; c += CHUNK) {
+        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
+        for (b = 0; b < n; ++b) {
+            __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)(m + c + b * VB));
+            mh[b] = _mm256_srai_epi16(mv, 8);
+            ml[b] = _mm256_and_si256(mv, low_byte);
+        }
+        for (k = 0; k < n_facets; k += Q15_PASS) {
+            const int16_t *f[Q15_PASS];
+            __m256i h[Q15_PASS], l[Q15_PASS];
+            int64_t out[Q15_PASS];
+            for (j = 0; j < Q15_PASS; ++j) {
+                f[j] = facets + pass_row(k, j, n_facets) * dims + c;
+                h[j] = _mm256_setzero_si256();
+                l[j] = h[j];
+            }
+            for (b = 0; b < n; ++b)
+                for (j = 0; j < Q15_PASS; ++j) {
+                    __m256i fv = _mm256_loadu_si256((const __m256i *)(const void *)(f[j] + b * VB));
+                    h[j] = _mm256_add_epi32(h[j], _mm256_madd_epi16(mh[b], fv));
+                    l[j] = _mm256_add_epi32(l[j], _mm256_madd_epi16(ml[b], fv));
+                }
+            _mm256_storeu_si256((__m256i *)(void *)out, _mm256_add_epi64(
+                _mm256_slli_epi64(_mm256_cvtepi32_epi64(sum4(h[0], h[1], h[2], h[3])), 8),
+                _mm256_cvtepi32_epi64(sum4(l[0], l[1], l[2], l[3]))));
+            for (j = 0; j < Q15_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
+        }
+    }
+}
+
 void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
 {
-    __m256i mp[NPIN_MAX_DIMS / BLOCK];
-    const uint32_t blocks = dims / BLOCK;
-    uint32_t b, k;
-    for (b = 0; b < blocks; ++b)
-        mp[b] = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(m + BLOCK * b)),
-                                                              Q7_ORDER), Q7_ORDER);
-    for (k = 0; k < n_facets; k += 2u) {
-        const int8_t *f = facets + k * dims;
-        const int8_t *g = k + 1u < n_facets ? f + dims : f;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
-        for (b = 0; b < blocks; ++b) {
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(f + BLOCK * b)))));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(g + BLOCK * b)))));
+    __m256i mp[CHUNK / VB];
+    const uint32_t vec = dims / VB * VB;
+    uint32_t c, k, b, j;
+    for (k = 0; k < n_facets; ++k) dot[k] = q7_tail(m, facets + k * dims, vec, dims);
+    for (c = 0; c < vec; c += CHUNK) {
+        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
+        for (b = 0; b < n; ++b)
+            mp[b] = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(m + c + b * VB)),
+                                                                  Q7_ORDER), Q7_ORDER);
+        for (k = 0; k < n_facets; k += Q7_PASS) {
+            const int8_t *f[Q7_PASS];
+            __m256i a[Q7_PASS];
+            int64_t out[Q7_PASS];
+            for (j = 0; j < Q7_PASS; ++j) {
+                f[j] = facets + pass_row(k, j, n_facets) * dims + c;
+                a[j] = _mm256_setzero_si256();
+            }
+            for (b = 0; b < n; ++b)
+                for (j = 0; j < Q7_PASS; ++j)
+                    a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(
+                        _mm_loadu_si128((const __m128i *)(const void *)(f[j] + b * VB)))));
+            _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvtepi32_epi64(sum4(a[0], a[1], a[2], a[3])));
+            _mm256_storeu_si256((__m256i *)(void *)(out + 4), _mm256_cvtepi32_epi64(sum4(a[4], a[5], a[6], a[7])));
+            for (j = 0; j < Q7_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
         }
-        dot[k] = hsum_epi32(a0) + q7_tail(m, f, blocks * BLOCK, dims);
-        if (k + 1u < n_facets) dot[k + 1u] = hsum_epi32(a1) + q7_tail(m, g, blocks * BLOCK, dims);
     }
 }
 #endif
 
 void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { memcpy(dst, src, 2u * dims); }
 
-/* Host only: a double estimate corrected to the exact floor(sqrt(n)). */
+/* Host only. Below 2^50 (every Mind: D·2^30 <= 2^41) the truncated double square root is
+ * floor(sqrt(n)): n converts exactly, and sqrt(n) lies at least 1 / (2·2^25) below the next
+ * integer, four times the rounding error of a correctly rounded result under 2^25. Above, an
+ * estimate corrected to the exact floor. */
 uint32_t npin_isqrt64(uint64_t n)
 {
     uint64_t r = (uint64_t)sqrt((double)n);
+    if (n < ((uint64_t)1 << 50)) return (uint32_t)r;
     if (r > 0xFFFFFFFFu) r = 0xFFFFFFFFu; /* keep r*r inside 64 bits */
     while (r * r > n) --r;
     while (r < 0xFFFFFFFFu && (r + 1u) * (r + 1u) <= n) ++r;

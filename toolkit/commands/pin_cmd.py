@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--facet-format", choices=sorted(FACET_FORMATS), default="q15")
     p.set_defaults(func=cmd_verify)
 
-    p = pin.add_parser("bench", help="host ns per step: C twin vs numpy float32")
+    p = pin.add_parser("bench", help="host ns per step: C twin vs numpy float32 (Q15, Q7 and the largest routing shape)")
     p.add_argument("--dims", type=int, default=512)
     p.add_argument("--facets", type=int, default=16)
     p.add_argument("--rounds", type=int, default=5)
@@ -131,12 +131,16 @@ def cmd_verify(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ..pin.bench import bench
+    from ..pin.bench import bench_shapes
 
-    res = bench(args.dims, args.facets, args.rounds)
-    print("\n".join(res.lines()))
+    results = bench_shapes(args.dims, args.facets, args.rounds)
+    for res in results:
+        print("\n".join(res.table()))
+    main = results[0]
     if args.json:
-        write_run_file(args.json, {"dims": res.dims, "facets": res.facets, "rounds": args.rounds,
-                                   "c_twin_ns": res.c_ns, "numpy_float32_ns": res.numpy_ns})
+        write_run_file(args.json, {"dims": main.dims, "facets": main.facets, "rounds": args.rounds,
+                                   "c_twin_ns": main.c_ns, "numpy_float32_ns": main.numpy_ns,
+                                   "shapes": [r.as_dict() for r in results]})
         print(f"wrote {args.json}")
+    print(main.step_line())
     return 0

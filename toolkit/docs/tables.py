@@ -113,14 +113,24 @@ def bench_m4() -> str:
 
 
 def pin_bench() -> str:
-    """From `npin pin bench --json docs/bench/pin-bench.json`."""
+    """From `npin pin bench --json docs/bench/pin-bench.json`: one row per kernel set, one column per shape."""
     r = _load("docs/bench/pin-bench.json")
-    names = {"ref": "C twin, reference kernels", "native": "C twin, native kernels (the fastest set this CPU runs)"}
-    lines = [f"| path (D = {r['dims']}, K = {r['facets']}, best of {r['rounds']} rounds, {r['cpus']} CPUs) | ns per step "
-             "| vs numpy float32 |", "|---|---|---|"]
-    for k, ns in r["c_twin_ns"].items():
-        lines.append(f"| {names.get(k, 'C twin, ' + k + ' kernels')} | {ns:,.0f} | {r['numpy_float32_ns'] / ns:.1f}× |")
-    lines.append(f"| numpy float32, same step | {r['numpy_float32_ns']:,.0f} | 1× |")
+    names = {"ref": "C twin, reference kernels", "avx2": "C twin, AVX2 kernels",
+             "native": "C twin, native kernels (the fastest set this CPU runs)"}
+    shapes = r.get("shapes") or [{"dims": r["dims"], "facets": r["facets"], "facet_format": "q15",
+                                  "label": "mission shape", "c_twin_ns": r["c_twin_ns"],
+                                  "numpy_float32_ns": r["numpy_float32_ns"]}]
+    head = " | ".join(f"D = {s['dims']}, K = {s['facets']}, {s['facet_format'].upper()} ({s['label']})" for s in shapes)
+    lines = [f"| ns per step, best of {r['rounds']} rounds, {r['cpus']} CPUs | {head} |",
+             "|---|" + "---|" * len(shapes)]
+    for k in shapes[0]["c_twin_ns"]:
+        cells = []
+        for s in shapes:
+            ns, ref = s["c_twin_ns"][k], s["c_twin_ns"].get("ref")
+            vs = f" ({ref / ns:.1f}× ref)" if ref and k != "ref" else ""
+            cells.append(f"{ns:,.0f}{vs}")
+        lines.append(f"| {names.get(k, 'C twin, ' + k + ' kernels')} | " + " | ".join(cells) + " |")
+    lines.append("| numpy float32, same step | " + " | ".join(f"{s['numpy_float32_ns']:,.0f}" for s in shapes) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,15 +15,23 @@ from firmware.host_twin import KERNELS, HostTwin
 from quant.pin_fixed import FACET_FORMATS, PinParams
 
 
+# (dims, facets, facet format, slots, what the shape is): the mission shape in both facet formats
+# and the largest shape the router ships (every CLINC150 intent, docs/routing.md).
+ROUTING_SHAPE = (384, 150, "q7", 4, "largest routing shape")
+
+
 @dataclass
 class BenchResult:
     dims: int
     facets: int
     c_ns: dict[str, float]
     numpy_ns: float
+    facet_format: str = "q15"
+    label: str = "mission shape"
 
-    def lines(self) -> list[str]:
-        out = [f"D={self.dims} K={self.facets}: ns per step (update + {self.facets}-facet check), best of rounds"]
+    def table(self) -> list[str]:
+        out = [f"D={self.dims} K={self.facets} {self.facet_format.upper()} facets ({self.label}): ns per step "
+               f"(update + {self.facets}-facet check), best of rounds"]
         for name, ns in self.c_ns.items():
             out.append(f"  C twin [{name:6}] {ns:10.1f} ns   {self.numpy_ns / ns:7.1f}x numpy")
         out.append(f"  numpy float32     {self.numpy_ns:10.1f} ns      1.0x")
@@ -31,12 +39,21 @@ class BenchResult:
             for name, ns in self.c_ns.items():
                 if name != "ref":
                     out.append(f"  [{name}] kernels: {self.c_ns['ref'] / ns:.1f}x the reference C kernels")
+        return out
+
+    def step_line(self) -> str:
         best = min((k for k in self.c_ns if k != "ref"), key=self.c_ns.get, default="ref")
         ns = self.c_ns[best]
         ref = f", {self.c_ns['ref'] / ns:.1f}x reference" if "ref" in self.c_ns else ""
-        out.append(f"step: {ns:.0f} ns at D={self.dims} K={self.facets} ({isa_of(best)}), "
-                   f"{self.numpy_ns / ns:.1f}x numpy{ref}")
-        return out
+        return (f"step: {ns:.0f} ns at D={self.dims} K={self.facets} ({isa_of(best)}), "
+                f"{self.numpy_ns / ns:.1f}x numpy{ref}")
+
+    def lines(self) -> list[str]:
+        return self.table() + [self.step_line()]
+
+    def as_dict(self) -> dict:
+        return {"dims": self.dims, "facets": self.facets, "facet_format": self.facet_format, "label": self.label,
+                "c_twin_ns": self.c_ns, "numpy_float32_ns": self.numpy_ns}
 
 
 def isa_of(kernels: str) -> str:
@@ -84,9 +101,9 @@ def numpy_step_loop(facets: np.ndarray, xs: np.ndarray, repeat: int) -> float:
 
 
 def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str] | None = None,
-          seed: int = 0) -> BenchResult:
+          seed: int = 0, facet_format: str = "q15", slots: int = 32, label: str = "mission shape") -> BenchResult:
     rng = np.random.default_rng(seed)
-    params = _bench_params(dims, facets, rng)
+    params = _bench_params(dims, facets, rng, facet_format, slots)
     xs = rng.integers(-12000, 12000, (32, dims)).astype(np.int16)  # one ring's worth, cache-resident
     kernels = kernels or ["ref"] + [k for k in ("avx2", "native") if k in KERNELS]
     c_ns = {}
@@ -102,5 +119,15 @@ def bench(dims: int = 512, facets: int = 16, rounds: int = 5, kernels: list[str]
     f = params.facets.astype(np.float32)
     n_repeat = 20
     np_best = min(numpy_step_loop(f, xf, n_repeat) for _ in range(rounds))
-    return BenchResult(dims, facets, c_ns, np_best / (n_repeat * len(xs)) * 1e9)
+    return BenchResult(dims, facets, c_ns, np_best / (n_repeat * len(xs)) * 1e9, facet_format, label)
+
+
+def bench_shapes(dims: int = 512, facets: int = 16, rounds: int = 5) -> list[BenchResult]:
+    """The given shape with Q15 facets (first: the figure the last line reports), with Q7 facets,
+    and the largest routing shape."""
+    out = [bench(dims, facets, rounds), bench(dims, facets, rounds, facet_format="q7")]
+    d, k, fmt, slots, label = ROUTING_SHAPE
+    if (d, k) != (dims, facets):
+        out.append(bench(d, k, rounds, facet_format=fmt, slots=slots, label=label))
+    return out
 
