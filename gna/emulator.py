@@ -27,15 +27,20 @@ class RunResult:
 BACKENDS = ("numpy", "native")
 
 
+def _native():
+    """gna.native, imported on first use (it compiles the C code; the numpy backend never needs it)."""
+    from . import native
+
+    return native
+
+
 def run_operation(op, x: np.ndarray, sat: Sat, backend: str = "numpy") -> np.ndarray:
     spec = spec_of(op)
     y = None
     # an int32 result handed to the next operation stays the numpy reference's business: the C
     # kernels take int16 inputs
     if backend == "native" and spec.native_step is not None and x.dtype == np.int16:
-        from .native import run_operation_native
-
-        y = run_operation_native(op, x, sat)
+        y = _native().run_operation_native(op, x, sat)
     if y is None:
         y = spec.emulate(op, x, sat)
     return y.reshape(op.output_shape).astype(output_dtype(op), copy=False)
@@ -50,14 +55,11 @@ def run(model: GnaModel, x: np.ndarray, backend: str = "numpy") -> RunResult:
     x = np.asarray(x)
     if x.dtype != np.int16:
         raise ValueError(f"GNA 2.0 inputs are int16, got {x.dtype}")
-    if x.size != int(np.prod(model.input_shape)):
+    plan = _native().chain_plan(model) if backend == "native" else None
+    if x.size != (plan.n_in if plan is not None else int(np.prod(model.input_shape))):
         raise ValueError(f"input has {x.size} elements, the model takes {list(model.input_shape)}")
-    if backend == "native":
-        from .native import chain_plan
-
-        plan = chain_plan(model)
-        if plan is not None:
-            return plan.run(x)
+    if plan is not None:
+        return plan.run(x)
     sat = Sat()
     outs = []
     for op in model.operations:
@@ -71,11 +73,7 @@ def run_many(model: GnaModel, xs, backend: str = "native", jobs: int | None = No
     default. The native backend runs its C with the GIL released; results keep the input order."""
     xs = list(xs)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(xs)))
-    plan = None
-    if backend == "native":
-        from .native import chain_plan
-
-        plan = chain_plan(model)
+    plan = _native().chain_plan(model) if backend == "native" else None
 
     def part_of(part):  # a native chain runs a whole part in one C call
         return plan.run_many(part) if plan is not None else [run(model, x, backend) for x in part]

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import NpinError
+
+from .emulator import RunResult
+from .ir import output_dtype
+from .ops import spec_of
 
 SRC = Path(__file__).resolve().parent / "native"
 ISAS = {"portable": 0, "avx2": 1, "avx512": 2, "vnni": 3}
@@ -141,6 +146,7 @@ class PwlNative:
             self.tables = [np.zeros(32, np.int64) for _ in range(4)]
             for table, src in zip(self.tables, (self.next_minus1, self.slope, self.offset, self.shift)):
                 table[:segments] = src
+            self.tables[0][segments:] = np.iinfo(np.int64).max  # no start past the last: the search stops
             vec = {name: _p(ffi, "int64_t *", table)
                    for name, table in zip(("t_next_minus1", "t_slope", "t_offset", "t_shift"), self.tables)}
         self.c = ffi.new("npg_pwl_t *", {**vec,
@@ -191,8 +197,6 @@ class ChainPlan:
     released throughout (so batches scale over cores) and no Python between operations."""
 
     def __init__(self, model, steps: list[ChainStep]):
-        from .ir import output_dtype
-
         ffi, _ = load()
         self.ops = ffi.new("npg_op_t[]", len(steps))
         for rec, step in zip(self.ops, steps):
@@ -203,16 +207,25 @@ class ChainPlan:
         self.s64 = max(1, max(step.s64 for step in steps))
         self.outputs = [(op.output_shape, output_dtype(op)) for op in model.operations]
         self.n_in = int(np.prod(model.input_shape))
+        self._scratch = threading.local()
+
+    def _scratch_of_this_thread(self):
+        """(s16, s64) pointers, made once per thread: a small model's inference costs microseconds."""
+        got = getattr(self._scratch, "ptrs", None)
+        if got is None:
+            ffi, _ = load()
+            arrays = np.empty(self.s16, np.int16), np.empty(self.s64, np.int64)
+            got = self._scratch.ptrs = (arrays, ffi.from_buffer("int16_t[]", arrays[0]),
+                                        ffi.from_buffer("int64_t[]", arrays[1]))
+        return got[1], got[2]
 
     def run(self, x: np.ndarray):
-        from .emulator import RunResult
-
         ffi, lib = load()
         outs = [np.empty(shape, dtype) for shape, dtype in self.outputs]
         ptrs = ffi.new("void *[]", [ffi.from_buffer(o) for o in outs])
-        s16, s64 = np.empty(self.s16, np.int16), np.empty(self.s64, np.int64)
+        s16, s64 = self._scratch_of_this_thread()
         rc = lib.npg_run_chain(self.ops, len(outs), ffi.from_buffer("int16_t[]", np.ascontiguousarray(x, np.int16)),
-                               ptrs, ffi.from_buffer("int16_t[]", s16), ffi.from_buffer("int64_t[]", s64))
+                               ptrs, s16, s64)
         if rc < 0:
             raise RuntimeError("npg_run_chain: an operation kind the C code does not know")
         return RunResult(outs[-1], outs, bool(rc))
@@ -220,8 +233,6 @@ class ChainPlan:
 
     def run_many(self, xs: list) -> list:
         """Independent inferences in one C call (the GIL released for all of them)."""
-        from .emulator import RunResult
-
         ffi, lib = load()
         count = len(xs)
         batch = np.ascontiguousarray(np.stack([np.asarray(x, np.int16).reshape(-1) for x in xs]))
@@ -242,9 +253,6 @@ class ChainPlan:
 def chain_plan(model) -> ChainPlan | None:
     """The model's plan, built once (None if an operation has no native step, or an operation
     before the last hands on int32: the per-operation path covers those)."""
-    from .ir import output_dtype
-    from .ops import spec_of
-
     key = tuple((id(op), id(getattr(op, "weights", getattr(op, "filters", None))), id(getattr(op, "bias", None)))
                 for op in model.operations)
     hit = model.__dict__.get("_native_plan")

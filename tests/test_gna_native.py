@@ -42,6 +42,26 @@ def test_native_equals_numpy_on_every_random_family(kind, isa):
         _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
 
 
+@pytest.mark.parametrize("lanes", [True, False])
+def test_recurrent_in_both_layouts_equals_numpy(lanes, isa, monkeypatch):
+    """A recurrent layer runs with its rows in the SIMD lanes up to ROWS_IN_LANES cells and as rows
+    above: both layouts, on the random family and on cell counts off every padding multiple."""
+    import gna.ops.recurrent as recurrent
+
+    monkeypatch.setattr(recurrent, "ROWS_IN_LANES", 4096 if lanes else 0)
+    rng = np.random.default_rng(7 + lanes)
+    for _ in range(12):
+        _, model, x = random_case(rng, "recurrent")
+        _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
+    for m, k, w8 in ((8, 24, False), (20, 40, True), (40, 8, False), (300, 64, False)):
+        wdt = np.int8 if w8 else np.int16
+        top = 127 if w8 else 32767
+        op = Recurrent(rng.integers(-top, top + 1, (m, k + m)).astype(wdt), rng.integers(-2**20, 2**20, m).astype(np.int32),
+                       random_pwl(rng, 16, "even"), 4, 2, multiplier=rng.integers(0, 256, m) if w8 else None)
+        model, x = GnaModel([op]), rng.integers(-32768, 32768, (4, k)).astype(np.int16)
+        _same(emulator.run(model, x, backend="native"), emulator.run(model, x))
+
+
 def test_native_equals_libgna_golden_vectors(isa):
     cases = sorted(p for p in DATA.glob("*.npz") if not p.stem.startswith("graph_"))
     assert len(cases) > 30

@@ -54,6 +54,45 @@ KERNEL_BLOCK(const void *w, size_t ws, const int16_t *xa, const int16_t *xb, siz
             out[r * nvec + v] = H == 2 ? tot[r][v][1] * 256 + tot[r][v][0] : tot[r][v][0];
 }
 
+/* One input vector (batch-1 layers, bound by memory): each row is read front to back as one
+ * stream, the pattern the hardware prefetcher follows best, with four blocks in flight. The four
+ * accumulators together take at most FLUSH_STEPS steps per flush, so their int32 sum is exact. */
+static inline __attribute__((always_inline)) int64_t
+KERNEL_ROW1(const void *w, const int16_t *xa, const int16_t *xb, int len, const int H, const int W8)
+{
+    int64_t tot[2] = {0, 0};
+    for (int k0 = 0; k0 < len; k0 += LANES16 * FLUSH_STEPS) {
+        int k1 = k0 + LANES16 * FLUSH_STEPS < len ? k0 + LANES16 * FLUSH_STEPS : len, k = k0;
+        VEC acc[4][2];
+        for (int u = 0; u < 4; u++)
+            acc[u][0] = acc[u][1] = ZERO();
+        for (; k + 4 * LANES16 <= k1; k += 4 * LANES16)
+            for (int u = 0; u < 4; u++) {
+                if ((u & 1) == 0)  /* a long row leaves memory faster with a request this far ahead */
+                    __builtin_prefetch((const char *)w + (size_t)(k + u * LANES16) * (W8 ? 1 : 2) + (W8 ? 2048 : 1024), 0, 1);
+                int ku = k + u * LANES16;
+                VEC wv = W8 ? LOADW8((const int8_t *)w + ku) : LOADU((const int16_t *)w + ku);
+                acc[u][0] = MAC(acc[u][0], wv, LOADU(xa + ku));
+                if (H == 2)
+                    acc[u][1] = MAC(acc[u][1], wv, LOADU(xb + ku));
+            }
+        for (; k < k1; k += LANES16) {
+            VEC wv = W8 ? LOADW8((const int8_t *)w + k) : LOADU((const int16_t *)w + k);
+            acc[0][0] = MAC(acc[0][0], wv, LOADU(xa + k));
+            if (H == 2)
+                acc[0][1] = MAC(acc[0][1], wv, LOADU(xb + k));
+        }
+        for (int h = 0; h < H; h++)
+            tot[h] += HSUM64(ADD32(ADD32(acc[0][h], acc[1][h]), ADD32(acc[2][h], acc[3][h])));
+    }
+    return H == 2 ? tot[1] * 256 + tot[0] : tot[0];
+}
+
+#define KERNEL_ONE_VECTOR(H, W8)                                                                    \
+    for (; r < rows; r++)                                                                          \
+        out[r] = KERNEL_ROW1(W8 ? (const void *)((const int8_t *)w + r * ws) : (const void *)((const int16_t *)w + r * ws), \
+                             xa, xb, len, H, W8);
+
 #define KERNEL_ROWS(RB, NB, H, W8)                                                                  \
     for (; r + RB <= rows; r += RB) {                                                              \
         int v = 0;                                                                                 \
@@ -70,6 +109,14 @@ void KERNEL(const int16_t *w, size_t ws, int rows, const int16_t *xa, const int1
             int nvec, int len, int64_t *out)
 {
     int r = 0;
+    if (nvec == 1) {
+        if (xb) {
+            KERNEL_ONE_VECTOR(2, 0)
+        } else {
+            KERNEL_ONE_VECTOR(1, 0)
+        }
+        return;
+    }
     if (xb) {
         if (nvec >= NB_SPLIT) {
             KERNEL_ROWS(RB_SPLIT, NB_SPLIT, 2, 0)
@@ -92,6 +139,10 @@ void KERNEL8(const int8_t *w, size_t ws, int rows, const int16_t *xa, size_t vs,
 {
     const int16_t *xb = 0;
     int r = 0;
+    if (nvec == 1) {
+        KERNEL_ONE_VECTOR(1, 1)
+        return;
+    }
     if (nvec >= NB_ONE) {
         KERNEL_ROWS(RB_ONE, NB_ONE, 1, 1)
     } else {

@@ -317,20 +317,23 @@ int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t 
     return finish(s, (size_t)outputs * f, pwl, out) | sat;
 }
 
-int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
-                  const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
-                  int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out)
+int npg_recurrent(const int64_t *xpart, size_t xstride, const int16_t *wf, int rows_t, int m, int mpad,
+                  const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
+                  const npg_pwl_t *pwl, int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out)
 {
     int sat = 0;
-    int64_t *part = scratch, *s = scratch + m;
+    int64_t *part = scratch, *s = scratch + mpad;
     memset(fb_lo, 0, sizeof(int16_t) * mpad);
     memset(fb_hi, 0, sizeof(int16_t) * mpad);
     for (int t = 0; t < n; t++) {
         const int16_t *fb = t < delay ? state + (size_t)t * m : out + (size_t)(t - delay) * m;
         npg_split(fb, (size_t)m, fb_lo, fb_hi);
-        npg_dots(wf, (size_t)mpad, m, fb_lo, fb_hi, (size_t)mpad, 1, mpad, part);
+        if (rows_t)
+            npg_dots_t(wf, rows_t, fb_lo, fb_hi, 0, 1, mpad, part);
+        else
+            npg_dots(wf, (size_t)mpad, m, fb_lo, fb_hi, (size_t)mpad, 1, mpad, part);
         for (int r = 0; r < m; r++) {
-            int64_t dot = part[r] + xpart[(size_t)t * m + r];
+            int64_t dot = part[r] + xpart[(size_t)t * xstride + r];
             s[r] = clamp32(bias[r] + (mult ? (int64_t)mult[r] * dot : dot), &sat);
         }
         sat |= npg_pwl_apply(pwl, s, (size_t)m, out + (size_t)t * m);
@@ -339,21 +342,28 @@ int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, cons
 }
 
 /* Recurrent from GNA's flat input [n][k]: the input half of every step in one kernel call, then the
- * feedback loop. s16: 2*n*kpad + 2*mpad int16; s64: 2*m*n + 2*m int64. */
-int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
+ * feedback loop. s16: 2*n*kpad + 2*mpad int16; s64: 2*n*mpad + 2*mpad int64. */
+int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int rows_t, int m, int mpad,
                     const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
                     const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out)
 {
     int16_t *xa = s16, *xb = wx_split ? s16 + (size_t)n * kpad : 0;
+    int64_t *xpart = s64 + (size_t)n * mpad;
+    size_t xstride = (size_t)m;
     vector_rows(x, k, n, 1, (size_t)k, kpad, xa, xb);  /* GNA's flat [N][K] */
-    int64_t *by_row = s64, *xpart = s64 + (size_t)m * n;
-    npg_dots(wx, (size_t)kpad, m, xa, xb, (size_t)kpad, n, kpad, by_row);
-    for (int r = 0; r < m; r++)
-        for (int t = 0; t < n; t++)
-            xpart[(size_t)t * m + r] = by_row[(size_t)r * n + t];
+    if (rows_t) {  /* out [t][rows_t]: already by step */
+        npg_dots_t(wx, rows_t, xa, xb, (size_t)kpad, n, kpad, xpart);
+        xstride = (size_t)rows_t;
+    } else {
+        int64_t *by_row = s64;
+        npg_dots(wx, (size_t)kpad, m, xa, xb, (size_t)kpad, n, kpad, by_row);
+        for (int r = 0; r < m; r++)
+            for (int t = 0; t < n; t++)
+                xpart[(size_t)t * m + r] = by_row[(size_t)r * n + t];
+    }
     int16_t *fb_lo = s16 + (size_t)2 * n * kpad, *fb_hi = fb_lo + mpad;
-    return npg_recurrent(xpart, wf, m, mpad, bias, mult, n, delay, state, pwl, fb_lo, fb_hi,
-                         s64 + (size_t)2 * m * n, out);
+    return npg_recurrent(xpart, xstride, wf, rows_t, m, mpad, bias, mult, n, delay, state, pwl, fb_lo, fb_hi,
+                         s64 + (size_t)2 * n * mpad, out);
 }
 
 /* Convolution from the raw input (width samples): padded to every window's cpad reads and split.
@@ -388,7 +398,7 @@ int npg_run_chain(const npg_op_t *ops, int nops, const int16_t *x, void *const *
             sat |= npg_diagonal(o->wm, o->bias, o->m, o->n, in, o->pwl, s64, outs[i]);
             break;
         case NPG_OP_RECURRENT:
-            sat |= npg_recurrent_x((const int16_t *)o->w, o->kpad, o->k, !o->w8, o->wf, o->m, o->mpad, o->bias,
+            sat |= npg_recurrent_x((const int16_t *)o->w, o->kpad, o->k, !o->w8, o->wf, o->rows_t, o->m, o->mpad, o->bias,
                                    o->mult, o->n, o->delay, o->state, o->pwl, in, s16, s64, (int16_t *)outs[i]);
             break;
         case NPG_OP_CONV:

@@ -75,16 +75,17 @@ int npg_conv(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t 
              int positions, const int32_t *bias, int pooling, int pool_window, int pool_stride,
              const npg_pwl_t *pwl, int64_t *scratch, void *out);
 
-/* Recurrent, one accumulator chunk over [x_t | feedback] (K + M <= chunk): xpart [n][m] holds
- * wx . x_t for every t; each step adds wf . feedback, applies bias, multiplier, clamp and PWL.
- * state: [delay][m] rows before t = 0. out: int16 [n][m]. fb_lo, fb_hi: mpad int16 each; scratch:
- * 2*m int64. */
-int npg_recurrent(const int64_t *xpart, const int16_t *wf, int m, int mpad, const int32_t *bias,
-                  const uint8_t *mult, int n, int delay, const int16_t *state, const npg_pwl_t *pwl,
-                  int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
+/* Recurrent, one accumulator chunk over [x_t | feedback] (K + M <= chunk): xpart[t*xstride + r]
+ * holds wx . x_t for every t; each step adds wf . feedback, applies bias, multiplier, clamp and PWL.
+ * wf: [m][mpad] rows, or (rows_t > 0) npg_dots_t's layout with rows_t rows — no horizontal sums,
+ * the faster shape for a small layer. state: [delay][m] rows before t = 0. out: int16 [n][m].
+ * fb_lo, fb_hi: mpad int16 each; scratch: 2*mpad int64. */
+int npg_recurrent(const int64_t *xpart, size_t xstride, const int16_t *wf, int rows_t, int m, int mpad,
+                  const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
+                  const npg_pwl_t *pwl, int16_t *fb_lo, int16_t *fb_hi, int64_t *scratch, int16_t *out);
 
 /* The recurrent layer and the convolution from GNA's raw input (padding and split done here). */
-int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int m, int mpad,
+int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int rows_t, int m, int mpad,
                     const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
                     const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out);
 int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_t *x, int width, int stride,
@@ -93,13 +94,15 @@ int npg_conv_x(const int16_t *filters_t, int f, int fpad, int cpad, const int16_
 
 /* A whole chain in one call (the GIL stays released for all of it): each operation reads the one
  * before. Fields by kind — affine: w (int16, or int8 if w8), m, k, kpad, n, chunk, bias, mult;
- * diagonal: wm, bias, m, n; recurrent: w = wx [m][kpad] (int16; w8: int8 values, unsplit input), wf,
- * m, mpad, k, kpad, n, delay, state, bias, mult; convolution: w = filters in npg_dots_t's layout,
+ * diagonal: wm, bias, m, n; recurrent: w = wx [m][kpad] and wf [m][mpad] (int16; w8: int8 values,
+ * unsplit input), or both in npg_dots_t's layout with rows_t rows, m, mpad, k, kpad, n, delay,
+ * state, bias, mult; convolution: w = filters in npg_dots_t's layout,
  * m = filters, fpad, kpad = cpad, k = input width, n = positions, stride, pooling...; copy: m x n
  * output, k = input row length, rows, cols; transposition: [m][n] -> [n][m]. pwl may be NULL. */
 enum { NPG_OP_AFFINE = 1, NPG_OP_DIAGONAL, NPG_OP_RECURRENT, NPG_OP_CONV, NPG_OP_COPY, NPG_OP_TRANSPOSE };
 typedef struct npg_op {
-    int32_t kind, m, k, kpad, n, w8, chunk, mpad, delay, fpad, stride, pooling, pool_window, pool_stride, rows, cols;
+    int32_t kind, m, k, kpad, n, w8, chunk, mpad, delay, fpad, stride, pooling, pool_window, pool_stride, rows, cols,
+        rows_t;
     const void *w;
     const int16_t *wf, *state;
     const int64_t *wm;

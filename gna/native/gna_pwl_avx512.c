@@ -1,7 +1,8 @@
 /* The PWL eight int64 values at a time with AVX-512 (F) for up to 32 segments, without gathers
- * (slow on some parts): the segment is the count of segment starts a value reaches, found with one
- * compare per segment; slope, offset and shift come from the tables held in registers through
- * permutes. gna_native.c's scalar pwl_one is the same arithmetic one value at a time. */
+ * (slow on some parts): the segment is the count of segment starts a value reaches — one compare
+ * per start for a few segments, a binary search over the starts (padded with INT64_MAX to 32) for
+ * more; slope, offset and shift come from the tables held in registers through permutes.
+ * gna_native.c's scalar pwl_one is the same arithmetic one value at a time. */
 #if defined(__x86_64__)
 #pragma GCC target("avx512f")
 #include <immintrin.h>
@@ -23,13 +24,24 @@ int npg_pwl_apply_avx512(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t
     const __m512i lo = _mm512_set1_epi64(p->lo), one = _mm512_set1_epi64(1);
     const __m512i ymin = _mm512_set1_epi64(-32768), ymax = _mm512_set1_epi64(32767);
     const int starts = p->segments - 1;   /* compares against next_minus1[0 .. segments-2] */
+    int levels = 0;
+    while ((1 << levels) < p->segments)
+        levels++;
     __mmask8 sat = 0;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m512i x = _mm512_max_epi64(_mm512_loadu_si512((const void *)(s + i)), lo);
         __m512i k = _mm512_setzero_si512();
-        for (int j = 0; j < starts; j++)
-            k = _mm512_mask_add_epi64(k, _mm512_cmpgt_epi64_mask(x, _mm512_set1_epi64(p->t_next_minus1[j])), k, one);
+        if (levels <= 3) {
+            for (int j = 0; j < starts; j++)
+                k = _mm512_mask_add_epi64(k, _mm512_cmpgt_epi64_mask(x, _mm512_set1_epi64(p->t_next_minus1[j])), k, one);
+        } else {
+            for (int b = levels - 1; b >= 0; b--) {   /* k + 2^b - 1 <= 31: inside the table */
+                __m512i cand = _mm512_add_epi64(k, _mm512_set1_epi64((int64_t)1 << b));
+                __m512i start_minus1 = lookup32(_mm512_sub_epi64(cand, one), p->t_next_minus1);
+                k = _mm512_mask_mov_epi64(k, _mm512_cmpgt_epi64_mask(x, start_minus1), cand);
+            }
+        }
         __m512i v = _mm512_add_epi64(_mm512_mul_epi32(x, lookup32(k, p->t_slope)), lookup32(k, p->t_offset));
         v = _mm512_srav_epi64(v, lookup32(k, p->t_shift));
         sat |= _mm512_cmplt_epi64_mask(v, ymin) | _mm512_cmpgt_epi64_mask(v, ymax);
