@@ -34,6 +34,12 @@ def _native():
     return native
 
 
+def default_backend() -> str:
+    """"native" where it runs (it is built here and NPIN_GNA_NATIVE is not 0), else "numpy": the
+    two give the same bits, so only the speed differs."""
+    return "native" if _native().unavailable() is None else "numpy"
+
+
 def run_operation(op, x: np.ndarray, sat: Sat, backend: str = "numpy") -> np.ndarray:
     spec = spec_of(op)
     y = None
@@ -68,9 +74,11 @@ def run(model: GnaModel, x: np.ndarray, backend: str = "numpy") -> RunResult:
     return RunResult(x, outs, sat.hit)
 
 
-def run_many(model: GnaModel, xs, backend: str = "native", jobs: int | None = None) -> list[RunResult]:
+def run_many(model: GnaModel, xs, backend: str | None = None, jobs: int | None = None) -> list[RunResult]:
     """Independent inferences (a batch of inputs), `jobs` at a time on threads — every core by
-    default. The native backend runs its C with the GIL released; results keep the input order."""
+    default; `backend` None: default_backend(). The native backend runs its C with the GIL
+    released; results keep the input order."""
+    backend = backend or default_backend()
     xs = list(xs)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(xs)))
     plan = _native().chain_plan(model) if backend == "native" else None

@@ -30,15 +30,34 @@ def _cdef() -> str:
 
 
 class NativeUnavailable(NpinError):
-    hint = "the native emulator needs gcc and the Python headers (./run installs them); the numpy emulator works without"
+    hint = ("the native emulator needs gcc and the Python headers (./run installs them) and NPIN_GNA_NATIVE unset; "
+            "--backend emulator runs the numpy one")
 
 
 _lib = None
 
 
+SWITCH = "NPIN_GNA_NATIVE"  # "0": the native emulator is off and the numpy one runs everything
+
+
+def switched_off() -> bool:
+    return os.environ.get(SWITCH, "1").strip() == "0"
+
+
+def unavailable() -> str | None:
+    """Why the native emulator cannot run here, or None."""
+    try:
+        load()
+    except NativeUnavailable as e:
+        return str(e)
+    return None
+
+
 def load():
     """(ffi, lib), compiled once per source change and cached (common/cbuild.py)."""
     global _lib
+    if switched_off():
+        raise NativeUnavailable(f"the native GNA emulator is switched off ({SWITCH}=0)")
     if _lib is None:
         from common.cbuild import TwinBuildError, cffi_module
 

@@ -27,6 +27,12 @@ def _libgna() -> str | None:
     return None
 
 
+def _native() -> str | None:
+    from gna import native
+
+    return native.unavailable()
+
+
 def _speech() -> str | None:
     from toolkit.vocoder import corpus
 
@@ -40,6 +46,7 @@ PROBES = {
     "ser2net": lambda: None if shutil.which("ser2net") or Path("/usr/sbin/ser2net").exists()
     else "ser2net is not installed (labgrid's exporter serves serial ports with it; ./run test installs it)",
     "libgna": _libgna,
+    "native": _native,
     "clinc": lambda: None if (CLINC / "data_full.json").exists() else f"CLINC150 is not at {CLINC} (the shared datasets)",
     "speech": _speech,
     "torch": lambda: None if importlib.util.find_spec("torch") else "torch (the [train] extra) is not installed",

@@ -15,9 +15,11 @@ from gna.golden import load_case, load_graph_case
 from gna.graph import run_graph
 from gna.ir import CHUNK_BY_BATCH, Convolution, ElementWiseAffine, FullyConnectedAffine, GnaModel, Recurrent
 from gna.random_models import KINDS, random_case, random_pwl
+from parts import missing, needs
 
+pytestmark = needs("native")
 DATA = Path(__file__).parent / "data" / "gna_golden"
-ISAS = native.available_isas()
+ISAS = native.available_isas() if missing("native") is None else ["none"]
 
 
 @pytest.fixture(params=ISAS)

@@ -63,7 +63,7 @@ class FloatVocoder:
 class GnaVocoder:
     """A compiled vocoder on the bit-exact GNA 2.0 emulator (or any `run(model, x) -> output`)."""
 
-    def __init__(self, compiled, cfg: VocoderConfig, run=None, backend: str = "native", jobs: int | None = None):
+    def __init__(self, compiled, cfg: VocoderConfig, run=None, backend: str | None = None, jobs: int | None = None):
         """`run(model, x) -> output` replaces the emulator (libGNA); otherwise the emulator's
         `backend`, frames spread over `jobs` threads (every core by default)."""
         self.cm, self.cfg = compiled, cfg
