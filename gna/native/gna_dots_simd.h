@@ -68,8 +68,6 @@ KERNEL_ROW1(const void *w, const int16_t *xa, const int16_t *xb, int len, const 
             acc[u][0] = acc[u][1] = ZERO();
         for (; k + 4 * LANES16 <= k1; k += 4 * LANES16)
             for (int u = 0; u < 4; u++) {
-                if ((u & 1) == 0)  /* a long row leaves memory faster with a request this far ahead */
-                    __builtin_prefetch((const char *)w + (size_t)(k + u * LANES16) * (W8 ? 1 : 2) + (W8 ? 2048 : 1024), 0, 1);
                 int ku = k + u * LANES16;
                 VEC wv = W8 ? LOADW8((const int8_t *)w + ku) : LOADU((const int16_t *)w + ku);
                 acc[u][0] = MAC(acc[u][0], wv, LOADU(xa + ku));
