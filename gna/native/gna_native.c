@@ -271,13 +271,13 @@ int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, 
     return finish(s, (size_t)m * n, pwl, out) | sat;
 }
 
-VECTOR_CLONES int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
+VECTOR_CLONES int npg_diagonal(const int32_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
                  int64_t *scratch, void *out)
 {
     int sat = 0;
     if (n == 1) {  /* one flat loop the compiler vectorizes */
         for (int r = 0; r < m; r++)
-            scratch[r] = clamp32(bias[r] + wm[r] * x[r], &sat);
+            scratch[r] = clamp32(bias[r] + (int64_t)wm[r] * x[r], &sat);
     } else {
         for (int r = 0; r < m; r++) {
             const int64_t w = wm[r], b = bias[r];

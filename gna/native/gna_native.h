@@ -64,7 +64,7 @@ int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, 
                int64_t *scratch, void *out);
 
 /* ElementWiseAffine: s[m][v] = clamp32(bias[m] + wm[m]*x[m][v]) (wm = weight times multiplier). */
-int npg_diagonal(const int64_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
+int npg_diagonal(const int32_t *wm, const int32_t *bias, int m, int n, const int16_t *x, const npg_pwl_t *pwl,
                  int64_t *scratch, void *out);
 
 /* Convolution: raw[p][f] = bias[f] + filters[f] . x[p*stride ...]; pooling (0 none, 1 max, 2 sum)
@@ -105,7 +105,7 @@ typedef struct npg_op {
         rows_t;
     const void *w;
     const int16_t *wf, *state;
-    const int64_t *wm;
+    const int32_t *wm;
     const int32_t *bias;
     const uint8_t *mult;
     const npg_pwl_t *pwl;

@@ -50,7 +50,10 @@ int npg_pwl_apply_avx512(const npg_pwl_t *p, const int64_t *s, size_t n, int16_t
             for (int j = 0; j < starts; j++)
                 k = _mm512_mask_add_epi64(k, _mm512_cmpgt_epi64_mask(x, _mm512_set1_epi64(p->t_next_minus1[j])), k, one);
         } else {
-            for (int b = levels - 1; b >= 0; b--) {
+#pragma GCC unroll 5
+            for (int b = 4; b >= 0; b--) {   /* a constant trip count: unrolled, tables in registers */
+                if (b >= levels)
+                    continue;
                 __m512i start_minus1 = _mm512_permutex2var_epi64(
                     _mm512_loadu_si512((const void *)level[b]), _mm512_srli_epi64(k, b + 1),
                     _mm512_loadu_si512((const void *)(level[b] + 8)));

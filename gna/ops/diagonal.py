@@ -36,10 +36,14 @@ def emulate(op, x, sat):
 
 def native_step(op, nv):
     m, n = op.input_shape
-    wm = nv.cached(op, "wm", op.weights, lambda: op.weights.astype(np.int64) * (
-        1 if op.multiplier is None else op.multiplier.astype(np.int64)))
-    return nv.ChainStep(dict(kind=2, m=m, n=n, wm=nv.ptr(wm, "int64_t *"), bias=nv.ptr(op.bias, "int32_t *"),
-                             pwl=nv.pwl_of(op.pwl)), [wm, op.bias], s64=m * n)
+    # |weight · multiplier| < 2^23: int32, which the C multiplies with one fast instruction; with
+    # several vectors each row's weight and bias repeat per vector, so the C runs one flat loop
+    # over [m][n] that vectorizes whatever n is
+    wm = nv.cached(op, "wm", op.weights, lambda: np.repeat((op.weights.astype(np.int64) * (
+        1 if op.multiplier is None else op.multiplier.astype(np.int64))).astype(np.int32), n))
+    bias = nv.cached(op, "bias", op.bias, lambda: np.repeat(op.bias.astype(np.int32), n))
+    return nv.ChainStep(dict(kind=2, m=m * n, n=1, wm=nv.ptr(wm, "int32_t *"), bias=nv.ptr(bias, "int32_t *"),
+                             pwl=nv.pwl_of(op.pwl)), [wm, bias], s64=m * n)
 
 
 def libgna(op, d):
