@@ -124,6 +124,11 @@ def _p(ffi, ctype: str, arr: np.ndarray | None):
     return ffi.NULL if arr is None else ffi.cast(ctype, ffi.from_buffer(arr))
 
 
+def split_slack() -> int:
+    """Elements an operation's s16 scratch holds beyond its split input rows (gna_native.h)."""
+    return load()[1].NPG_SPLIT_SLACK
+
+
 def padded(n: int) -> int:
     return -(-n // PAD) * PAD
 

@@ -225,6 +225,13 @@ VECTOR_CLONES static int finish(const int64_t *s, size_t n, const npg_pwl_t *pwl
     return 0;
 }
 
+/* The places of the lo and hi rows (`elems` elements each) in s16 (NPG_SPLIT_SLACK in the header). */
+static void split_places(int16_t *s16, size_t elems, int16_t **xa, int16_t **xb)
+{
+    *xa = s16 + 160;
+    *xb = *xa + elems + (2048 + 4096 - elems * 2 % 4096) % 4096 / 2;  /* 2 KiB apart modulo 4 KiB */
+}
+
 /* n input vectors of k elements, element i of vector v at x[i*si + v*sv], as zero-padded rows of
  * kpad: split into lo/hi bytes (xb non-NULL) or copied as they are. */
 static void vector_rows(const int16_t *x, int k, int n, size_t si, size_t sv, int kpad, int16_t *xa, int16_t *xb)
@@ -248,7 +255,10 @@ int npg_affine(const void *w, int w8, int m, int kpad, int k, const int16_t *x, 
                const int32_t *bias, const uint8_t *mult, int chunk, const npg_pwl_t *pwl, int64_t *scratch, void *out)
 {
     int64_t *s = scratch, *part = scratch + (size_t)m * n;
-    int16_t *xa = xs, *xb = w8 ? 0 : xs + (size_t)n * kpad;
+    int16_t *xa, *xb;
+    split_places(xs, (size_t)n * kpad, &xa, &xb);
+    if (w8)
+        xb = 0;
     int sat = 0;
     vector_rows(x, k, n, (size_t)n, 1, kpad, xa, xb);  /* GNA's interleaved [K][N]; split unless int8 weights */
     for (int r = 0; r < m; r++)
@@ -342,12 +352,15 @@ int npg_recurrent(const int64_t *xpart, size_t xstride, const int16_t *wf, int r
 }
 
 /* Recurrent from GNA's flat input [n][k]: the input half of every step in one kernel call, then the
- * feedback loop. s16: 2*n*kpad + 2*mpad int16; s64: 2*n*mpad + 2*mpad int64. */
+ * feedback loop. s16: 2*n*kpad + NPG_SPLIT_SLACK + 2*mpad int16; s64: 2*n*mpad + 2*mpad int64. */
 int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int16_t *wf, int rows_t, int m, int mpad,
                     const int32_t *bias, const uint8_t *mult, int n, int delay, const int16_t *state,
                     const npg_pwl_t *pwl, const int16_t *x, int16_t *s16, int64_t *s64, int16_t *out)
 {
-    int16_t *xa = s16, *xb = wx_split ? s16 + (size_t)n * kpad : 0;
+    int16_t *xa, *xb;
+    split_places(s16, (size_t)n * kpad, &xa, &xb);
+    if (!wx_split)
+        xb = 0;
     int64_t *xpart = s64 + (size_t)n * mpad;
     size_t xstride = (size_t)m;
     vector_rows(x, k, n, 1, (size_t)k, kpad, xa, xb);  /* GNA's flat [N][K] */
@@ -361,7 +374,7 @@ int npg_recurrent_x(const int16_t *wx, int kpad, int k, int wx_split, const int1
             for (int t = 0; t < n; t++)
                 xpart[(size_t)t * m + r] = by_row[(size_t)r * n + t];
     }
-    int16_t *fb_lo = s16 + (size_t)2 * n * kpad, *fb_hi = fb_lo + mpad;
+    int16_t *fb_lo = s16 + (size_t)2 * n * kpad + NPG_SPLIT_SLACK, *fb_hi = fb_lo + mpad;
     return npg_recurrent(xpart, xstride, wf, rows_t, m, mpad, bias, mult, n, delay, state, pwl, fb_lo, fb_hi,
                          s64 + (size_t)2 * n * mpad, out);
 }

@@ -57,7 +57,7 @@ def native_step(op, nv):
     keep, (w, bias, mult, pwl) = nv.cached(op, "c", op.weights, lambda: _native_constants(op, nv))
     return nv.ChainStep(dict(kind=1, m=m, k=k, kpad=kp, n=n, w8=int(op.weights.dtype == np.int8),
                              chunk=CHUNK_BY_BATCH[n - 1], w=w, bias=bias, mult=mult, pwl=pwl), keep,
-                        s16=2 * n * kp, s64=2 * m * n)
+                        s16=2 * n * kp + nv.split_slack(), s64=2 * m * n)
 
 
 def libgna(op, d):

@@ -115,7 +115,7 @@ def native_step(op, nv):
                              rows_t=wf.shape[1] if lanes else 0,
                              state=nv.ptr(state, "int16_t *"), bias=nv.ptr(op.bias, "int32_t *"),
                              mult=nv.ptr(op.multiplier, "uint8_t *"), pwl=nv.pwl_of(op.pwl)),
-                        [wx, wf, state, op.bias, op.multiplier], s16=2 * n * kp + 2 * mp, s64=2 * n * mp + 2 * mp)
+                        [wx, wf, state, op.bias, op.multiplier], s16=2 * n * kp + nv.split_slack() + 2 * mp, s64=2 * n * mp + 2 * mp)
 
 
 def output_buffer(op, arena, nbytes):
