@@ -162,6 +162,16 @@ def gna_bench() -> str:
                   "32-bit sums exact).",
               f"- {r['scaling']['workload']} as independent inferences on 1..{len(sc)} cores: "
               + ", ".join(f"{j} → {one / t:.2f}×" for j, t in sc.items()) + "."]
+    ms = r["models"]
+    behind = [m for m in ms if m["libgna_avx2_s"] < m["native_s"]]
+    under3 = [m for m in ms if m["libgna_generic_s"] < 3 * m["native_s"]]
+
+    def names(group, key):
+        return "; ".join(f"{m['model']} {m[key] / m['native_s']:.2f}×" for m in group)
+    lines.append(f"- In this run the native emulator is at least libGNA's AVX2 speed on {len(ms) - len(behind)} of "
+                 f"{len(ms)} models" + (f" (behind: {names(behind, 'libgna_avx2_s')})" if behind else "")
+                 + f", and at least 3× its Generic path on {len(ms) - len(under3)}"
+                 + (f" (under: {names(under3, 'libgna_generic_s')})" if under3 else "") + ".")
     return "\n".join(lines) + "\n"
 
 
