@@ -59,6 +59,10 @@ class BoardTarget:
     def stack_bytes(self) -> int:
         return 2048 if self.ram_size > 0x4000 else 1536
 
+    def byte_cycles(self) -> int:
+        """CPU cycles one character (start, 8 data, stop bits) takes on the line, rounded up."""
+        return -(-10 * self.clock_hz // self.baud)
+
     def uart_divisor(self) -> int:
         """The value the UART driver writes to its baud-rate register."""
         if self.uart_kind == "cmsdk":

@@ -17,7 +17,7 @@ from quant.pin_fixed import PinParams
 from .board_target import BoardTarget
 from .params_block import params_block, params_id_of
 from .protocol import OVERHEAD as FRAME_OVERHEAD
-from .protocol import PART_BLOCK, STEP_RECORD
+from .protocol import HELLO_BYTES, PART_BLOCK, STEP_RECORD
 from .slab import FLAG_Q7, LAYOUT_VERSION, fit_message, slab_layout
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +60,7 @@ def _cobs_max(n: int) -> int:
 def max_payload_for(dims: int, slots: int, per_frame: int = 4) -> int:
     """The largest payload a build takes: a PUSH of `per_frame` vectors (at most one ring's worth),
     16 STEP records, a HELLO."""
-    return max(4 + min(per_frame, slots) * 2 * dims, 4 + 16 * STEP_RECORD.size, 80)
+    return max(4 + min(per_frame, slots) * 2 * dims, 4 + 16 * STEP_RECORD.size, HELLO_BYTES)
 
 
 def ram_plan(board: BoardTarget, dims: int, facets: int, slots: int, facet_format: str = "q15") -> RamPlan:
@@ -110,6 +110,7 @@ def _board_header(board: BoardTarget, params: PinParams, plan: RamPlan) -> str:
 #define NPIN_UART_BASE 0x{board.uart_base:08x}u
 #define NPIN_UART_DIVISOR {board.uart_divisor()}u
 #define NPIN_UART_IRQ {board.uart_irq}u
+#define NPIN_UART_BYTE_CYCLES {board.byte_cycles()}u /* one 10-bit character at the baud rate, in CPU cycles */
 #define NPIN_UART_TX_PIN {board.uart_tx_pin}u
 #define NPIN_UART_RX_PIN {board.uart_rx_pin}u
 #define NPIN_BOARD_INIT_WRITES {{{writes}}}

@@ -27,6 +27,7 @@ ERROR_NAMES = {E_CRC: "CRC", E_TRUNCATED: "TRUNCATED", E_OVERSIZE: "OVERSIZE", E
 
 FLAG_PARAMS_OK, FLAG_WARM, FLAG_BANNER, FLAG_SIMD, FLAG_PARTS = 1, 2, 4, 8, 16
 RESET_STATE, RESET_REBOOT = 0, 1
+HELLO_BYTES = 84
 STEP_RECORD = struct.Struct("<bxhhHI")  # status, 0, facet (-1 unless fired), score_q15, tool, digest
 NO_SEQ = 0xFFFF
 
@@ -114,12 +115,14 @@ class Hello:
     build_id: bytes
     params_id: bytes
     board: str
+    faults: int = 0  # faults since power-on, each followed by a restart (an older 80-byte HELLO: 0)
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
         pv, lv, flags, d, k, r, mp, boots = struct.unpack_from("<BBHHHHHI", p)
+        faults = struct.unpack_from("<I", p, 80)[0] if len(p) >= 84 else 0
         return cls(pv, lv, flags, d, k, r, mp, boots, bytes(p[16:48]), bytes(p[48:64]),
-                   bytes(p[64:80]).rstrip(b"\0").decode("ascii", "replace"))
+                   bytes(p[64:80]).rstrip(b"\0").decode("ascii", "replace"), faults)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,21 @@ def test_service_boots_with_banner_and_hello():
     assert banner.type == P.HELLO | P.RESPONSE and hello.flags & P.FLAG_BANNER and hello.flags & P.FLAG_PARAMS_OK
     assert (hello.dims, hello.facets, hello.slots, hello.board) == (64, 8, 8, "host")
     assert hello.params_id == params_block(PIN.params)[24:40]
+    assert len(banner.payload) == P.HELLO_BYTES == 84 and hello.faults == 0
+
+
+def test_every_frame_the_device_sends_starts_after_a_delimiter():
+    """A glitch byte on the TX line at reset (the pin floats until the UART drives it) must not
+    join the first frame: the device ends whatever came before with 0x00, then sends the frame."""
+    port = ServiceTwinPort(PIN.params)
+    wire = port.read(port.in_waiting)
+    assert wire[:1] == b"\x00" and wire.endswith(b"\x00")
+    glitched = FrameLink(type("Port", (), {"in_waiting": 0, "read": lambda self, n=1: b""})())
+    glitched._buf += b"\x7f" + wire  # the byte a floating line left in the host's receiver
+    assert glitched.read_frame(0).type == P.HELLO | P.RESPONSE and not glitched.bad_frames[1:]
+    port.write(P.frame(P.HELLO, 1))
+    reply = port.read(port.in_waiting)
+    assert reply[:1] == b"\x00" and reply.count(b"\x00") == 2
 
 
 def test_service_lockstep_with_feedback_and_hostile_rows():

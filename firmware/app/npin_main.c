@@ -50,6 +50,7 @@ int main(void)
     service.reboot = npin_reboot;
     service.ticks = npin_ticks;
     service.ticks_source = npin_ticks_source();
+    service.faults = npin_fault_count();
     npin_service_boot(&service);
     for (;;) {
         int c = npin_uart_getc();

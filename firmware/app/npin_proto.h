@@ -53,7 +53,7 @@ enum npin_err_code {
 #define NPIN_HELLO_FLAG_PARTS 0x0010u  /* takes staged requests (PART frames) */
 
 #define NPIN_STEP_RECORD 12u /* status i8, 0 u8, facet i16, score i16, tool u16, digest u32 */
-#define NPIN_HELLO_BYTES 80u
+#define NPIN_HELLO_BYTES 84u
 #define NPIN_BUILD_ID_BYTES 32u
 #define NPIN_PARAMS_ID_BYTES 16u
 #define NPIN_BOARD_NAME_BYTES 16u

@@ -127,6 +127,7 @@ static void finish_frame(uint8_t *buf, uint32_t type, uint32_t seq, uint32_t len
 
 static void emit_frame(npin_service_t *s, const uint8_t *buf, uint32_t bytes)
 {
+    s->put(0); /* ends whatever came before (a glitch while TX floated at reset): the frame stands alone */
     npin_cobs_emit(buf, bytes, s->put);
     s->put(0);
     if (s->flush) s->flush();
@@ -189,6 +190,7 @@ static void send_hello(npin_service_t *s, uint32_t seq, uint16_t extra_flags)
         p[64 + n] = (uint8_t)s->board[n];
         ++n;
     }
+    put32(p + 80, s->faults);
     send_frame(s, buf, NPIN_MSG_HELLO | NPIN_RESPONSE, seq, NPIN_HELLO_BYTES);
 }
 

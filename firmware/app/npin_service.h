@@ -61,6 +61,7 @@ typedef struct npin_service {
     void (*reboot)(void);
     uint32_t (*ticks)(void);    /* 0 where the board has no usable counter */
     uint8_t ticks_source;       /* 0 none, 1 SysTick, 2 DWT CYCCNT */
+    uint32_t faults;            /* faults since power-on (each restarted the board), for HELLO */
     /* private */
     npin_session_t ss;          /* the working copy of the current record */
     uint8_t active;             /* which record is current */

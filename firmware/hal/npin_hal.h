@@ -11,14 +11,19 @@ void npin_uart_init(void);
 int npin_uart_getc(void);    /* a received byte, or -1 if none is waiting */
 void npin_uart_idle(void);   /* sleep (WFI) until the UART has received something */
 void npin_uart_putc(uint8_t byte);
+void npin_uart_flush(void);  /* returns once the last byte written has left the transmit pin */
 void npin_reboot(void);      /* system reset through the NVIC; does not return */
 uint32_t npin_ticks(void);   /* DWT CYCCNT where it counts, else SysTick counted up */
 uint8_t npin_ticks_source(void); /* 2 DWT, 1 SysTick (24-bit), 0 none */
+uint32_t npin_fault_count(void);  /* faults (each followed by a restart) since power-on */
 
 /* For the UART drivers: enable the receive interrupt line in the NVIC (it only wakes WFI; with
  * PRIMASK set no handler ever runs), and sleep until it is pending unless `ready` says a byte
  * already waits. */
 void npin_nvic_enable(uint32_t irq);
 void npin_nvic_sleep(uint32_t irq, int (*ready)(void));
+/* For drivers whose UART cannot say when its shift register is empty: busy-wait at least
+ * `cycles` CPU cycles. */
+void npin_spin_cycles(uint32_t cycles);
 
 #endif

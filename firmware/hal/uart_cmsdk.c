@@ -30,3 +30,12 @@ void npin_uart_putc(uint8_t byte)
     }
     UART[DATA] = byte;
 }
+
+/* The CMSDK UART reports only its one-byte buffer: once that is free, the byte it held is in the
+ * shift register, out within one character time. */
+void npin_uart_flush(void)
+{
+    while (UART[STATE] & STATE_TX_FULL) {
+    }
+    npin_spin_cycles(NPIN_UART_BYTE_CYCLES);
+}

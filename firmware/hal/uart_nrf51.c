@@ -47,3 +47,7 @@ void npin_uart_putc(uint8_t byte)
     while (!REG(EVENTS_TXDRDY)) {
     }
 }
+
+/* npin_uart_putc returns on TXDRDY, raised when the byte was taken for sending; the line carries
+ * it for one more character time (nRF51 reference manual, UART). */
+void npin_uart_flush(void) { npin_spin_cycles(NPIN_UART_BYTE_CYCLES); }

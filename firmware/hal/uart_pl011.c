@@ -5,6 +5,7 @@
 #define UART ((volatile uint32_t *)NPIN_UART_BASE)
 enum { DR = 0, FR = 6, IBRD = 9, FBRD = 10, LCR_H = 11, CR = 12, IMSC = 14 };
 #define FR_RXFE (1u << 4)
+#define FR_BUSY (1u << 3)
 #define FR_TXFF (1u << 5)
 
 void npin_uart_init(void)
@@ -29,4 +30,12 @@ void npin_uart_putc(uint8_t byte)
     while (UART[FR] & FR_TXFF) {
     }
     UART[DR] = byte;
+}
+
+/* BUSY stays set until the last byte, stop bits included, has left the FIFO and the shift
+ * register (PL011 TRM, UARTFR). */
+void npin_uart_flush(void)
+{
+    while (UART[FR] & FR_BUSY) {
+    }
 }

@@ -6,6 +6,7 @@
 #define USART ((volatile uint32_t *)NPIN_UART_BASE)
 enum { SR = 0, DR = 1, BRR = 2, CR1 = 3 };
 #define SR_RXNE (1u << 5)
+#define SR_TC (1u << 6)
 #define SR_TXE (1u << 7)
 
 void npin_uart_init(void)
@@ -30,4 +31,12 @@ void npin_uart_putc(uint8_t byte)
     while (!(USART[SR] & SR_TXE)) {
     }
     USART[DR] = byte;
+}
+
+/* TXE only says the data register took the byte; TC says the shift register sent it, stop bit
+ * included (RM0390 §25.6.1). A reset before TC cuts the frame's last byte. */
+void npin_uart_flush(void)
+{
+    while (!(USART[SR] & SR_TC)) {
+    }
 }

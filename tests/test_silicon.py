@@ -1,0 +1,112 @@
+"""What real boards need and QEMU forgives (issue: real silicon). The built firmware runs under
+unicorn with a modelled UART: register reads and writes are recorded in order, so a test sees
+whether the last byte of a reply can still be in the shift register when the reset is requested."""
+import pytest
+
+from firmware.insn_count import ArmCallCounter
+from firmware.project_gen import generate_project
+from toolkit.boards import load_board
+from toolkit.firmware.build import build_project
+from toolkit.pin.synth import synthetic_pin
+from parts import needs
+
+SCB_PAGE, AIRCR = 0xE000E000, 0xD0C
+STM32_SR, STM32_DR, STM32_TC, STM32_TXE = 0x00, 0x04, 1 << 6, 1 << 7
+PL011_DR, PL011_FR, PL011_BUSY = 0x00, 0x18, 1 << 3
+CMSDK_DATA, CMSDK_STATE = 0x00, 0x04
+NRF51_TXDRDY, NRF51_TXD = 0x11C, 0x51C
+
+
+@pytest.fixture(scope="module")
+def elves(tmp_path_factory):
+    cache = {}
+
+    def elf_of(board_id):
+        if board_id not in cache:
+            board = load_board(board_id)
+            out = tmp_path_factory.mktemp(board_id)
+            generate_project(board, synthetic_pin(*board.hil_shape, seed=1).params, out / "p")
+            cache[board_id] = build_project(out / "p").elf
+        return cache[board_id]
+    return elf_of
+
+
+class ModelledUart:
+    """The board's UART as register callbacks: a data write starts a character that keeps the
+    transmitter busy for a few status reads (where the peripheral can report it), the order of
+    every access kept in `log` with the instruction count at that moment."""
+
+    def __init__(self, cc, board):
+        self.cc, self.kind, self.busy, self.log = cc, board.uart_kind, 0, []
+        cc.uc.mmio_map(board.uart_base & ~0xFFF, 0x1000, self._read, None, self._write, None)
+        cc.uc.mmio_map(SCB_PAGE, 0x1000, lambda uc, off, size, _: 0, None, self._scb, None)
+        self.page_off = board.uart_base & 0xFFF
+
+    def _read(self, uc, off, size, _):
+        off -= self.page_off
+        if self.kind == "stm32" and off == STM32_SR:
+            self.busy = max(0, self.busy - 1)
+            self.log.append(("idle" if self.busy == 0 else "busy", self.cc.count))
+            return STM32_TXE | (STM32_TC if self.busy == 0 else 0)
+        if self.kind == "pl011" and off == PL011_FR:
+            self.busy = max(0, self.busy - 1)
+            self.log.append(("idle" if self.busy == 0 else "busy", self.cc.count))
+            return PL011_BUSY if self.busy else 0
+        if self.kind == "nrf51" and off == NRF51_TXDRDY:
+            return 1  # the byte was taken for sending at once; it is on the line for a character time
+        return 0
+
+    def _write(self, uc, off, size, value, _):
+        off -= self.page_off
+        if (self.kind, off) in (("stm32", STM32_DR), ("pl011", PL011_DR), ("cmsdk", CMSDK_DATA), ("nrf51", NRF51_TXD)):
+            self.busy = 3
+            self.log.append(("data", self.cc.count))
+
+    def _scb(self, uc, off, size, value, _):
+        if off == AIRCR and value == (0x05FA << 16) | (1 << 2):
+            self.log.append(("reset", self.cc.count))
+            uc.emu_stop()
+
+
+def _counter(elf, board):
+    return ArmCallCounter(elf, board.cpu, (board.flash_origin, board.flash_size),
+                          (board.ram_origin, max(board.ram_size, 0x10000)))
+
+
+def _assert_sent_before_reset(log, board):
+    kinds = [k for k, _ in log]
+    assert "reset" in kinds, log
+    last_data = max(i for i, k in enumerate(kinds) if k == "data")
+    reset = kinds.index("reset")
+    assert last_data < reset
+    if board.uart_kind in ("stm32", "pl011"):  # the UART reports an empty shift register: it was asked
+        assert "idle" in kinds[last_data + 1:reset], f"reset requested with the last byte still shifting out: {log}"
+    else:  # no such status: at least one character time passes (four cycles per counted instruction at most)
+        waited = log[reset][1] - log[last_data][1]
+        assert waited >= board.byte_cycles() // 4, f"{waited} instructions between the last byte and the reset"
+
+
+@needs("arm")
+@pytest.mark.parametrize("board_id", ["nucleo_f446re", "netduinoplus2", "mps2-an386", "lm3s6965evb", "microbit"])
+def test_the_reply_to_a_reboot_leaves_the_uart_before_the_reset(board_id, elves):
+    board = load_board(board_id)
+    cc = _counter(elves(board_id), board)
+    uart = ModelledUart(cc, board)
+    cc.call("npin_uart_putc", 0x00)  # the reply's closing delimiter, then the reboot
+    cc.call("npin_reboot", limit=200_000)
+    _assert_sent_before_reset(uart.log, board)
+
+
+@needs("arm")
+@pytest.mark.parametrize("board_id", ["nucleo_f446re", "microbit"])
+def test_a_fault_restarts_the_board_and_is_counted_in_retained_ram(board_id, elves):
+    board = load_board(board_id)
+    cc = _counter(elves(board_id), board)
+    uart = ModelledUart(cc, board)
+    assert cc.call("npin_fault_count").r0 == 0  # cold RAM: no valid count
+    for n in (1, 2):
+        cc.call("npin_uart_putc", 0x42)
+        cc.call("fault_handler", limit=200_000)
+        _assert_sent_before_reset(uart.log, board)
+        uart.log.clear()
+        assert cc.call("npin_fault_count").r0 == n
