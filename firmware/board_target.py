@@ -37,11 +37,23 @@ class BoardTarget:
     standard_platform: str | None = None
     standard_board: str | None = None
     hil_shape: tuple[int, int, int] = (128, 8, 8)  # D, K, slots the HIL suite uses by default
+    flash_sectors: tuple[tuple[int, int], ...] = ()  # erase units (start, size) covering the flash
     extra: dict = field(default_factory=dict)
 
     @property
     def params_origin(self) -> int:
         return self.flash_origin + self.flash_size - self.params_size
+
+    def params_erase_conflict(self) -> str | None:
+        """Why erasing the parameter block would also erase code, or None: the block must begin on
+        an erase-unit boundary (it runs to the end of flash, so then it shares no unit with code)."""
+        for index, (start, size) in enumerate(self.flash_sectors):
+            if start < self.params_origin < start + size:
+                return (f"the parameter block at 0x{self.params_origin:08x} starts inside flash sector {index} "
+                        f"(0x{start:08x}-0x{start + size - 1:08x}), which also holds code, so erasing it to update "
+                        f"the parameters would erase code; params_size = 0x{self.flash_origin + self.flash_size - start:x} "
+                        f"gives the block that whole sector")
+        return None
 
     @property
     def code_size(self) -> int:

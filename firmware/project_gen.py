@@ -80,6 +80,10 @@ def ram_plan(board: BoardTarget, dims: int, facets: int, slots: int, facet_forma
 
 
 def check_fits(board: BoardTarget, dims: int, facets: int, slots: int, facet_format: str = "q15") -> RamPlan:
+    conflict = board.params_erase_conflict()
+    if conflict:
+        raise FirmwareGenError(f"{board.id}: {conflict}", f"set flash.params_size in boards/{board.id}.toml so the "
+                               "block starts on a sector boundary")
     plan = ram_plan(board, dims, facets, slots, facet_format)
     if plan.total > board.ram_size:
         msg = fit_message(dims, facets, slots, board.ram_size, facet_format,

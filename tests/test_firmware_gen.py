@@ -91,6 +91,30 @@ def test_build_id_covers_sources_params_and_board(tmp_path):
     assert (tmp_path / "p" / "platformio.ini").read_text().count("[env:mps2-an386]") == 1
 
 
+@pytest.mark.parametrize("board_id", board_ids())
+def test_the_parameter_block_has_its_own_erase_units(board_id):
+    """Erasing every flash sector the parameter block touches must leave the code area alone: the
+    sectors from the board file (the reference manual's map) tile the flash, and the block starts on
+    a sector boundary."""
+    board = load_board(board_id)
+    sectors = board.flash_sectors
+    assert sectors[0][0] == board.flash_origin and sum(size for _, size in sectors) == board.flash_size
+    assert all(a + n == b for (a, n), (b, _) in zip(sectors, sectors[1:]))
+    erased = [(a, n) for a, n in sectors if a + n > board.params_origin]
+    assert erased and all(a >= board.params_origin for a, _ in erased), erased
+    assert board.params_erase_conflict() is None
+
+
+def test_a_parameter_block_sharing_a_sector_with_code_is_refused(tmp_path):
+    text = (BOARDS_DIR / "netduinoplus2.toml").read_text()
+    (tmp_path / "netduinoplus2.toml").write_text(text.replace("params_size = 0x0002_0000", "params_size = 0x0001_0000"))
+    board = load_board("netduinoplus2", tmp_path)
+    with pytest.raises(FirmwareGenError, match=r"starts inside flash sector 11 \(0x080e0000-0x080fffff\), which also "
+                                               r"holds code.*params_size = 0x20000"):
+        generate_project(board, synthetic_pin(*board.hil_shape, seed=4).params, tmp_path / "fw")
+    assert not (tmp_path / "fw").exists()
+
+
 @needs_arm
 @pytest.mark.parametrize("board_id", ["mps2-an386", "netduinoplus2", "lm3s6965evb", "microbit", "nucleo_f446re"])
 def test_offline_platformio_build(board_id, tmp_path):

@@ -15,7 +15,7 @@ DEFAULT_BOARD = "mps2-an386"
 # every key a board file may hold, per table ("" is the top level)
 KEYS = {
     "": {"id", "name", "cpu", "clock_hz", "emulated", "flash", "ram", "uart", "qemu", "platformio", "hil"},
-    "flash": {"origin", "size", "params_size"},
+    "flash": {"origin", "size", "params_size", "sectors"},
     "ram": {"origin", "size"},
     "uart": {"kind", "base", "baud", "irq", "init", "tx_pin", "rx_pin"},
     "qemu": {"machine", "memory"},
@@ -83,12 +83,31 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
         standard_platform=doc["platformio"].get("standard_platform"),
         standard_board=doc["platformio"].get("standard_board"),
         hil_shape=tuple(int(doc.get("hil", {}).get(k, v)) for k, v in (("dims", 128), ("facets", 8), ("slots", 8))),
+        flash_sectors=_sectors(doc, where),
     )
     if board.emulated and not board.qemu_machine:
         raise ConfigError(f"{where}: emulated board without [qemu] machine")
     if board.params_size >= board.flash_size or board.params_size % 1024:
         raise ConfigError(f"{where}: flash.params_size must be whole KiB and smaller than flash.size")
     return board
+
+
+def _sectors(doc: dict, where: str) -> tuple[tuple[int, int], ...]:
+    """flash.sectors = [[count, size], ...] from flash.origin up, as (start, size) erase units."""
+    spec = _need(doc, "flash.sectors", list, where)
+    if not spec or not all(isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and x > 0 for x in s)
+                           for s in spec):
+        raise ConfigError(f"{where}: flash.sectors must be a list of [count, size] pairs",
+                          "e.g. sectors = [[4, 0x4000], [1, 0x1_0000], [7, 0x2_0000]] (the reference manual's sector map)")
+    out, at = [], doc["flash"]["origin"]
+    for count, size in spec:
+        for _ in range(count):
+            out.append((at, size))
+            at += size
+    if at != doc["flash"]["origin"] + doc["flash"]["size"]:
+        raise ConfigError(f"{where}: flash.sectors cover 0x{at - doc['flash']['origin']:x} bytes, flash.size is "
+                          f"0x{doc['flash']['size']:x}", "list every erase unit of the part's flash")
+    return tuple(out)
 
 
 def read_board_file(path: Path) -> BoardTarget:
