@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 UART_KINDS = ("cmsdk", "stm32", "pl011", "nrf51")
+TICK_SOURCES = ("dwt", "systick", "nrf51-timer0", "none")
 CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7")
 # nRF51 BAUDRATE register codes (the product specification's table).
 NRF51_BAUD_CODES = {9600: 0x00275000, 19200: 0x004EA000, 38400: 0x009D5000, 57600: 0x00EBF000,
@@ -27,7 +28,8 @@ class BoardTarget:
     uart_base: int
     baud: int
     uart_irq: int
-    uart_init: tuple[tuple[int, int, int], ...] = ()
+    uart_init: tuple[tuple[int, int, int, bool], ...] = ()  # (address, mask, value, wait) steps
+    ticks: str = "dwt"            # the tick source: dwt (falls back to SysTick), systick, nrf51-timer0, none
     uart_tx_pin: int = 0
     uart_rx_pin: int = 0
     qemu_machine: str | None = None

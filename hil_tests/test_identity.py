@@ -23,3 +23,16 @@ def test_sync_echoes_the_nonce_and_reports_state(fresh):
         assert reply.nonce == nonce
         assert reply.digest == state_digest(ref)
         assert reply.step == 0
+
+
+# The BENCH reply's tick sources (docs/protocol.md) for each boards/ ticks.source: DWT falls back to
+# SysTick where the cycle counter does not count (emulators model it without counting).
+TICK_CODES = {"dwt": {2, 1}, "systick": {1}, "nrf51-timer0": {3}, "none": {0}}
+
+
+def test_bench_counts_on_the_tick_source_the_board_has(board):
+    hello = board.client.hello()
+    assert hello.faults == 0
+    ticks, reps, source = board.client.bench(4)
+    assert reps == 4 and source in TICK_CODES[board.board.ticks], (board.board.ticks, source)
+    assert (ticks > 0) == (source != 0)  # a board without a counter says so instead of a 0 that looks measured

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from common.errors import ConfigError
-from firmware.board_target import CPUS, NRF51_BAUD_CODES, UART_KINDS, BoardTarget
+from firmware.board_target import CPUS, NRF51_BAUD_CODES, TICK_SOURCES, UART_KINDS, BoardTarget
 
 BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 DEFAULT_BOARD = "mps2-an386"
@@ -14,10 +14,11 @@ DEFAULT_BOARD = "mps2-an386"
 
 # every key a board file may hold, per table ("" is the top level)
 KEYS = {
-    "": {"id", "name", "cpu", "clock_hz", "emulated", "flash", "ram", "uart", "qemu", "platformio", "hil"},
+    "": {"id", "name", "cpu", "clock_hz", "emulated", "flash", "ram", "uart", "ticks", "qemu", "platformio", "hil"},
     "flash": {"origin", "size", "params_size", "sectors"},
     "ram": {"origin", "size"},
     "uart": {"kind", "base", "baud", "irq", "init", "tx_pin", "rx_pin"},
+    "ticks": {"source"},
     "qemu": {"machine", "memory"},
     "platformio": {"board", "upload", "standard_platform", "standard_board"},
     "hil": {"dims", "facets", "slots"},
@@ -60,8 +61,14 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
         raise ConfigError(f"{where}: uart.kind '{kind}' has no driver; drivers: {', '.join(UART_KINDS)}",
                           "add firmware/hal/uart_<kind>.c or pick an existing kind")
     init = doc.get("uart", {}).get("init", [])
-    if not all(isinstance(w, list) and len(w) == 3 and all(isinstance(x, int) for x in w) for w in init):
-        raise ConfigError(f"{where}: uart.init must be a list of [address, mask, value] integers")
+    if not all(isinstance(w, list) and (len(w) == 3 or len(w) == 4 and w[3] == "wait")
+               and all(isinstance(x, int) for x in w[:3]) for w in init):
+        raise ConfigError(f"{where}: uart.init must be a list of [address, mask, value] writes "
+                          "and [address, mask, value, \"wait\"] waits", "see boards/README.md")
+    ticks = doc.get("ticks", {}).get("source", "dwt" if cpu in ("cortex-m3", "cortex-m4", "cortex-m7") else "systick")
+    if ticks not in TICK_SOURCES:
+        raise ConfigError(f"{where}: ticks.source '{ticks}' is not one of {', '.join(TICK_SOURCES)}",
+                          "name the counter the part has, or none")
     baud = _need(doc, "uart.baud", int, where)
     if kind == "nrf51" and baud not in NRF51_BAUD_CODES:
         raise ConfigError(f"{where}: nRF51 has no register code for {baud} baud",
@@ -74,7 +81,8 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
         ram_origin=_need(doc, "ram.origin", int, where), ram_size=_need(doc, "ram.size", int, where),
         uart_kind=kind, uart_base=_need(doc, "uart.base", int, where), baud=baud,
         uart_irq=_need(doc, "uart.irq", int, where),
-        uart_init=tuple(tuple(w) for w in init),
+        uart_init=tuple((w[0], w[1], w[2], len(w) == 4) for w in init),
+        ticks=ticks,
         uart_tx_pin=int(doc["uart"].get("tx_pin", 0)), uart_rx_pin=int(doc["uart"].get("rx_pin", 0)),
         qemu_machine=doc.get("qemu", {}).get("machine"),
         qemu_memory=doc.get("qemu", {}).get("memory") or f"{_need(doc, 'ram.size', int, where) // 1024}K",

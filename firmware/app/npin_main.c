@@ -49,6 +49,7 @@ int main(void)
     service.flush = 0;
     service.reboot = npin_reboot;
     service.ticks = npin_ticks;
+    service.ticks_run = npin_ticks_run;
     service.ticks_source = npin_ticks_source();
     service.faults = npin_fault_count();
     npin_service_boot(&service);

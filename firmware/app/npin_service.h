@@ -60,7 +60,8 @@ typedef struct npin_service {
     void (*flush)(void);
     void (*reboot)(void);
     uint32_t (*ticks)(void);    /* 0 where the board has no usable counter */
-    uint8_t ticks_source;       /* 0 none, 1 SysTick, 2 DWT CYCCNT */
+    uint8_t ticks_source;       /* 0 none, 1 SysTick, 2 DWT CYCCNT, 3 nRF51 TIMER0: CPU cycles */
+    void (*ticks_run)(int on);  /* 0, or starts (1) / stops (0) a counter that runs only for BENCH */
     uint32_t faults;            /* faults since power-on (each restarted the board), for HELLO */
     /* private */
     npin_session_t ss;          /* the working copy of the current record */

@@ -55,19 +55,55 @@ void npin_reset_handler(void)
 
 static uint8_t ticks_source;
 
-void npin_board_init(void)
+/* nRF51 TIMER0 as a 32-bit counter at 16 MHz (the HFCLK: CPU cycles), running only while a
+ * measurement runs (npin_ticks_run): nothing else needs it, and idle it draws no current. */
+#define TIMER0 0x40008000u
+enum { T_START = 0x000, T_STOP = 0x004, T_CLEAR = 0x00C, T_CAPTURE0 = 0x040, T_MODE = 0x504, T_BITMODE = 0x508,
+       T_PRESCALER = 0x510, T_CC0 = 0x540 };
+
+/* The board's init steps (address, mask, value, wait): a write sets the masked bits and reads the
+ * register back, so the clock it enables is running before the next step touches the peripheral
+ * (the STM32 errata's advice; a Stellaris part bus-faults on a gated one); a wait polls until the
+ * masked bits equal the value, giving up after ~2^20 reads (a missing crystal then leaves the RC
+ * oscillator running instead of hanging the board). */
+static void board_steps(void)
 {
 #if NPIN_BOARD_INIT_COUNT > 0
-    static const uint32_t writes[][3] = NPIN_BOARD_INIT_WRITES; /* address, mask, value */
-    uint32_t i;
-    for (i = 0; i < NPIN_BOARD_INIT_COUNT; ++i)
-        REG(writes[i][0]) = (REG(writes[i][0]) & ~writes[i][1]) | writes[i][2];
+    static const uint32_t steps[][4] = NPIN_BOARD_INIT_WRITES;
+    uint32_t i, tries;
+    for (i = 0; i < NPIN_BOARD_INIT_COUNT; ++i) {
+        volatile uint32_t *r = (volatile uint32_t *)steps[i][0];
+        if (steps[i][3]) {
+            for (tries = 0; tries < (1u << 20) && (*r & steps[i][1]) != steps[i][2]; ++tries) {
+            }
+        } else {
+            *r = (*r & ~steps[i][1]) | steps[i][2];
+            (void)*r;
+            __asm__ volatile("dsb" ::: "memory");
+        }
+    }
 #endif
+}
+
+void npin_board_init(void)
+{
+    board_steps();
+    /* SysTick runs on every board: where the core has none (the nRF51's M0) its registers read as
+     * zero and ignore writes, and QEMU's nRF51 model, left without any running timer, now and then
+     * misses the UART interrupt that should end WFI. It is the tick source only where the board
+     * says so. */
     REG(SYST_RVR) = 0x00FFFFFFu;
     REG(SYST_CVR) = 0u;
     REG(SYST_CSR) = 5u; /* processor clock, no interrupt, enabled */
+#if defined(NPIN_TICKS_NRF51_TIMER0)
+    REG(TIMER0 + T_MODE) = 0u;      /* timer */
+    REG(TIMER0 + T_BITMODE) = 3u;   /* 32 bit */
+    REG(TIMER0 + T_PRESCALER) = 0u; /* 16 MHz */
+    ticks_source = 3;
+#elif defined(NPIN_TICKS_SYSTICK) || defined(NPIN_TICKS_DWT)
     ticks_source = 1;
-#if NPIN_CPU_HAS_DWT
+#endif
+#if defined(NPIN_TICKS_DWT) && NPIN_CPU_HAS_DWT
     REG(DEMCR) |= 1u << 24; /* TRCENA */
     REG(DWT_CYCCNT) = 0u;
     REG(DWT_CTRL) |= 1u;
@@ -84,10 +120,25 @@ void npin_board_init(void)
 uint32_t npin_ticks(void)
 {
     if (ticks_source == 2u) return REG(DWT_CYCCNT);
-    return 0x00FFFFFFu - REG(SYST_CVR);
+    if (ticks_source == 3u) {
+        REG(TIMER0 + T_CAPTURE0) = 1u;
+        return REG(TIMER0 + T_CC0);
+    }
+    if (ticks_source == 1u) return 0x00FFFFFFu - REG(SYST_CVR);
+    return 0u;
 }
 
 uint8_t npin_ticks_source(void) { return ticks_source; }
+
+void npin_ticks_run(int on)
+{
+#if defined(NPIN_TICKS_NRF51_TIMER0)
+    REG(TIMER0 + (on ? T_CLEAR : T_STOP)) = 1u;
+    if (on) REG(TIMER0 + T_START) = 1u;
+#else
+    (void)on; /* SysTick and DWT run from boot */
+#endif
+}
 
 #define NVIC_ISER 0xE000E100u
 #define NVIC_ICPR 0xE000E280u

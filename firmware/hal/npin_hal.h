@@ -13,8 +13,9 @@ void npin_uart_idle(void);   /* sleep (WFI) until the UART has received somethin
 void npin_uart_putc(uint8_t byte);
 void npin_uart_flush(void);  /* returns once the last byte written has left the transmit pin */
 void npin_reboot(void);      /* system reset through the NVIC; does not return */
-uint32_t npin_ticks(void);   /* DWT CYCCNT where it counts, else SysTick counted up */
-uint8_t npin_ticks_source(void); /* 2 DWT, 1 SysTick (24-bit), 0 none */
+uint32_t npin_ticks(void);   /* the board's tick source (boards/README.md), counting up; 0 with none */
+uint8_t npin_ticks_source(void); /* 3 nRF51 TIMER0, 2 DWT, 1 SysTick (24-bit), 0 none; cycles */
+void npin_ticks_run(int on);      /* a counter that runs only while measuring: start (1), stop (0) */
 uint32_t npin_fault_count(void);  /* faults (each followed by a restart) since power-on */
 
 /* For the UART drivers: enable the receive interrupt line in the NVIC (it only wakes WFI; with

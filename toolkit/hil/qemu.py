@@ -48,13 +48,15 @@ class QemuBoard:
     holds UART 0, so the boot banner is never lost."""
 
     def __init__(self, machine: str, image: Path, log_path: Path | None = None, icount: int | None = None,
-                 serial: str = "tcp", bind: str = "127.0.0.1"):
+                 serial: str = "tcp", bind: str = "127.0.0.1", uart_index: int = 0):
         """`serial`: "tcp" (the host connects here with pyserial) or "pty" (a pseudo-terminal, which a
-        labgrid exporter serves like a USB serial port). `bind`: the address the TCP listeners use."""
+        labgrid exporter serves like a USB serial port). `bind`: the address the TCP listeners use.
+        `uart_index`: which of the machine's serial ports is the firmware's (the ones before it are
+        left unconnected) — e.g. 1 for USART2 of netduinoplus2, where a NUCLEO image talks."""
         if serial not in ("tcp", "pty"):
             raise ValueError(f"serial must be tcp or pty, not {serial}")
         self.machine, self.image, self.log_path, self.icount = machine, Path(image), log_path, icount
-        self.serial_kind, self.bind = serial, bind
+        self.serial_kind, self.bind, self.uart_index = serial, bind, uart_index
         self.pty: str | None = None
         self._pid: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -76,7 +78,7 @@ class QemuBoard:
         serial = ("pty" if self.serial_kind == "pty"
                   else f"tcp:{self.bind}:{self.serial_port},server=on,wait=off,nodelay=on")
         cmd = [exe, "-M", self.machine, "-display", "none", "-monitor", "none", "-nodefaults",
-               "-S", "-serial", serial, "-qmp", f"tcp:{self.bind}:{self.qmp_port},server=on,wait=off,nodelay=on", *load]
+               "-S", *["-serial", "null"] * self.uart_index, "-serial", serial, "-qmp", f"tcp:{self.bind}:{self.qmp_port},server=on,wait=off,nodelay=on", *load]
         if self.icount is not None:
             cmd += ["-icount", f"shift={self.icount},sleep=off"]
         return cmd
