@@ -116,7 +116,8 @@ def test_a_parameter_block_sharing_a_sector_with_code_is_refused(tmp_path):
 
 
 @needs_arm
-@pytest.mark.parametrize("board_id", ["mps2-an386", "netduinoplus2", "lm3s6965evb", "microbit", "nucleo_f446re"])
+@pytest.mark.parametrize("board_id", ["mps2-an386", "netduinoplus2", "lm3s6965evb", "microbit", "nucleo_f446re",
+                                      "stm32f407g_disc1"])
 def test_offline_platformio_build(board_id, tmp_path):
     board = load_board(board_id)
     pin = synthetic_pin(*board.hil_shape, seed=4)

@@ -87,7 +87,8 @@ def _assert_sent_before_reset(log, board):
 
 
 @needs("arm")
-@pytest.mark.parametrize("board_id", ["nucleo_f446re", "netduinoplus2", "mps2-an386", "lm3s6965evb", "microbit"])
+@pytest.mark.parametrize("board_id", ["nucleo_f446re", "stm32f407g_disc1", "netduinoplus2", "mps2-an386",
+                                      "lm3s6965evb", "microbit"])
 def test_the_reply_to_a_reboot_leaves_the_uart_before_the_reset(board_id, elves):
     board = load_board(board_id)
     cc = _counter(elves(board_id), board)
@@ -110,3 +111,32 @@ def test_a_fault_restarts_the_board_and_is_counted_in_retained_ram(board_id, elv
         _assert_sent_before_reset(uart.log, board)
         uart.log.clear()
         assert cc.call("npin_fault_count").r0 == n
+
+
+@needs("arm", "qemu")
+def test_the_nucleo_image_runs_in_qemu_on_the_f405_usart2(elves):
+    """QEMU has no NUCLEO-F446RE, but its netduinoplus2 (STM32F405) has the same USART2 at the
+    same address, clock-enable bit and IRQ: the unmodified NUCLEO image boots there, on the
+    machine's second serial port, and streams bit-exact against the reference."""
+    from firmware import protocol as P
+    from quant.pin_fixed import PinFixed
+    from toolkit.hil.client import PinClient
+    from toolkit.hil.link import FrameLink
+    from toolkit.hil.lockstep import run_lockstep
+    from toolkit.hil.qemu import QemuBoard
+
+    board = load_board("nucleo_f446re")
+    pin = synthetic_pin(*board.hil_shape, seed=1)
+    q = QemuBoard("netduinoplus2", elves("nucleo_f446re"), uart_index=1).start()
+    try:
+        link = FrameLink(q.serial)
+        boot = link.drain(0.5)
+        assert [f.type for f in boot] == [P.HELLO | P.RESPONSE]
+        client = PinClient(link, timeout=3)
+        hello = client.hello()
+        assert hello.board == "nucleo_f446re" and hello.flags & P.FLAG_PARAMS_OK and hello.faults == 0
+        client.sync()
+        xs, intents = pin.stream_q15(200, seed=3)
+        assert run_lockstep(client, PinFixed(pin.params), xs, intents).vectors == 200
+    finally:
+        q.stop()
