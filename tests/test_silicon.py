@@ -140,3 +140,33 @@ def test_the_nucleo_image_runs_in_qemu_on_the_f405_usart2(elves):
         assert run_lockstep(client, PinFixed(pin.params), xs, intents).vectors == 200
     finally:
         q.stop()
+
+
+@needs("arm")
+@pytest.mark.parametrize("cflags, fpu_on", [("", False), ("-mfloat-abi=hard -mfpu=fpv4-sp-d16", True),
+                                            ("-mfloat-abi=softfp -mfpu=fpv4-sp-d16", True)])
+def test_a_hard_float_build_turns_the_fpu_on_before_main(cflags, fpu_on, tmp_path):
+    """Hard-float code faults on its first FPU instruction unless CPACR grants CP10/CP11 first."""
+    from unicorn import UC_HOOK_CODE
+
+    board = load_board("nucleo_f446re")
+    generate_project(board, synthetic_pin(*board.hil_shape, seed=1).params, tmp_path / "p", extra_cflags=cflags)
+    cc = _counter(build_project(tmp_path / "p").elf, board)
+    writes = []
+    cc.uc.mmio_map(SCB_PAGE, 0x1000, lambda uc, off, size, _: 0, None,
+                   lambda uc, off, size, value, _: writes.append((off, value)), None)
+    main = cc.symbols["main"]
+    cc.uc.hook_add(UC_HOOK_CODE, lambda uc, addr, size, _: uc.emu_stop(), begin=main, end=main)
+    cc.call("npin_reset_handler", limit=2_000_000)
+    cpacr = [v for off, v in writes if off == 0xD88]
+    assert cpacr == ([0xF << 20] if fpu_on else [])
+
+
+def test_hard_float_on_a_core_without_an_fpu_is_refused(tmp_path):
+    from firmware.project_gen import FirmwareGenError
+
+    board = load_board("lm3s6965evb")
+    with pytest.raises(FirmwareGenError, match="cortex-m3, which has no FPU"):
+        generate_project(board, synthetic_pin(*board.hil_shape, seed=1).params, tmp_path / "p",
+                         extra_cflags="-mfloat-abi=hard")
+    assert not (tmp_path / "p").exists()

@@ -12,6 +12,7 @@ void npin_reset_handler(void);
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 #define SCB_AIRCR 0xE000ED0Cu
+#define SCB_CPACR 0xE000ED88u
 #define SYST_CSR 0xE000E010u
 #define SYST_RVR 0xE000E014u
 #define SYST_CVR 0xE000E018u
@@ -46,6 +47,12 @@ __attribute__((section(".isr_vector"), used)) static void (*const vectors[16])(v
 void npin_reset_handler(void)
 {
     uint32_t *src = __data_load, *dst = __data_start;
+#if NPIN_FPU_ENABLE
+    /* CP10 and CP11 full access (CPACR bits 23:20): hard-float code faults on its first FPU
+     * instruction until the FPU is on; the barriers make later instructions see it. */
+    REG(SCB_CPACR) |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     while (dst < __data_end) *dst++ = *src++;
     for (dst = __bss_start; dst < __bss_end;) *dst++ = 0u;
     main();

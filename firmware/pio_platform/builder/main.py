@@ -18,7 +18,12 @@ env.Replace(
     SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
     SIZEPRINTCMD="$SIZETOOL -A -d $SOURCES",
 )
-machine_flags = ["-mcpu=%s" % cpu, "-mthumb", "-mfloat-abi=soft"]
+# A float ABI and FPU named in build_flags replace the soft-float default everywhere, the link
+# included: two -mfloat-abi flags there make gcc pick no multilib, and the soft-float libraries
+# refuse hard-float objects.
+_extra = " ".join(env.GetProjectOption("build_flags", []) or []).split()
+float_flags = [f for f in _extra if f.startswith(("-mfloat-abi=", "-mfpu="))] or ["-mfloat-abi=soft"]
+machine_flags = ["-mcpu=%s" % cpu, "-mthumb"] + float_flags
 env.Append(
     CCFLAGS=machine_flags + ["-Os", "-g", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"],
     CFLAGS=["-std=c99"],
