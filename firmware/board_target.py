@@ -36,6 +36,7 @@ class BoardTarget:
     qemu_memory: str = ""         # -m for the emulator: the machine's RAM (some machines accept only one size)
     pio_board: str = ""
     upload: str = "qemu"
+    openocd_target: str = ""      # OpenOCD's target script for upload_protocol = openocd, e.g. target/stm32f4x.cfg
     standard_platform: str | None = None
     standard_board: str | None = None
     hil_shape: tuple[int, int, int] = (128, 8, 8)  # D, K, slots the HIL suite uses by default

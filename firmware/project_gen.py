@@ -166,7 +166,8 @@ def _pio_board_manifest(board: BoardTarget) -> dict:
         "build": {"cpu": board.cpu, "f_cpu": f"{board.clock_hz}L", "mcu": board.id},
         "upload": {"maximum_size": board.code_size, "maximum_ram_size": board.ram_size,
                    "protocol": board.upload, "protocols": [board.upload]},
-        "npin": {"qemu_machine": board.qemu_machine or ""},
+        "npin": {"qemu_machine": board.qemu_machine or "", "flash_origin": f"0x{board.flash_origin:08x}",
+                 "params_origin": f"0x{board.params_origin:08x}", "openocd_target": board.openocd_target},
     }
 
 

@@ -170,3 +170,66 @@ def test_hard_float_on_a_core_without_an_fpu_is_refused(tmp_path):
         generate_project(board, synthetic_pin(*board.hil_shape, seed=1).params, tmp_path / "p",
                          extra_cflags="-mfloat-abi=hard")
     assert not (tmp_path / "p").exists()
+
+
+FAKE_FLASHER = """#!/bin/sh
+# records the call (and a copy of any file it is given) instead of touching a probe
+log="$FLASH_LOG"; n=$(ls "$log"/*.call 2>/dev/null | wc -l)
+printf '%s\\n' "$(basename "$0") $*" > "$log/$n.call"
+for a in "$@"; do [ -f "$a" ] && cp "$a" "$log/$n.$(basename "$a")"; done
+exit 0
+"""
+
+
+@needs("arm")
+def test_upload_flashes_the_elf_segments_with_the_boards_protocol(tmp_path):
+    """st-flash gets the code from the flash origin and the parameter block at its own address
+    (not a gap-filled image that rewrites every sector in between), then a reset; openocd gets the
+    ELF with verify and reset; an unknown protocol is refused."""
+    import os
+    import subprocess
+
+    from firmware.params_block import params_block
+    from toolkit.firmware.build import pio_environment, pio_executable
+
+    board = load_board("nucleo_f446re")
+    pin = synthetic_pin(*board.hil_shape, seed=1)
+    project = tmp_path / "p"
+    generate_project(board, pin.params, project)
+    elf = build_project(project).elf
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("st-flash", "openocd"):
+        (fake / tool).write_text(FAKE_FLASHER)
+        (fake / tool).chmod(0o755)
+
+    def upload(protocol):
+        ini = project / "platformio.ini"
+        ini.write_text("\n".join(line if not line.startswith("upload_protocol") else f"upload_protocol = {protocol}"
+                                 for line in ini.read_text().splitlines()) + "\n")
+        log = tmp_path / f"log-{protocol}"
+        log.mkdir()
+        env = {**pio_environment(), "PATH": f"{fake}:{os.environ['PATH']}", "FLASH_LOG": str(log)}
+        r = subprocess.run([pio_executable(), "run", "-d", str(project), "-t", "upload"], env=env,
+                           capture_output=True, text=True)
+        calls = [(log / f"{i}.call").read_text().split() for i in range(len(list(log.glob("*.call"))))]
+        return r, log, calls
+
+    r, log, calls = upload("stlink")
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert [c[:2] + c[3:] for c in calls] == [["st-flash", "write", "0x08000000"], ["st-flash", "write", "0x08060000"],
+                                               ["st-flash", "reset"]]
+    code = subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "-j", ".text", "-j", ".ARM.exidx", "-j", ".data",
+                           str(elf), str(tmp_path / "want.bin")], check=True)
+    assert code.returncode == 0 and (log / "0.code.bin").read_bytes() == (tmp_path / "want.bin").read_bytes()
+    assert len((log / "0.code.bin").read_bytes()) < board.code_size // 8  # the code alone, no gap fill
+    block = params_block(pin.params)
+    assert (log / "1.params.bin").read_bytes()[:len(block)] == block
+
+    r, log, calls = upload("openocd")
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert len(calls) == 1 and " ".join(calls[0]).startswith("openocd -f interface/stlink.cfg -f target/stm32f4x.cfg")
+    assert "verify reset exit" in " ".join(calls[0]) and str(elf.name) in " ".join(calls[0])
+
+    r, log, calls = upload("jlink")
+    assert r.returncode != 0 and "upload_protocol = jlink" in r.stdout + r.stderr and not calls

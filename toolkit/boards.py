@@ -20,7 +20,7 @@ KEYS = {
     "uart": {"kind", "base", "baud", "irq", "init", "tx_pin", "rx_pin"},
     "ticks": {"source"},
     "qemu": {"machine", "memory"},
-    "platformio": {"board", "upload", "standard_platform", "standard_board"},
+    "platformio": {"board", "upload", "openocd_target", "standard_platform", "standard_board"},
     "hil": {"dims", "facets", "slots"},
 }
 
@@ -88,6 +88,7 @@ def parse_board(doc: dict, where: str) -> BoardTarget:
         qemu_memory=doc.get("qemu", {}).get("memory") or f"{_need(doc, 'ram.size', int, where) // 1024}K",
         pio_board=_need(doc, "platformio.board", str, where),
         upload=_need(doc, "platformio.upload", str, where),
+        openocd_target=doc["platformio"].get("openocd_target", ""),
         standard_platform=doc["platformio"].get("standard_platform"),
         standard_board=doc["platformio"].get("standard_board"),
         hil_shape=tuple(int(doc.get("hil", {}).get(k, v)) for k, v in (("dims", 128), ("facets", 8), ("slots", 8))),

@@ -56,12 +56,30 @@ def _report(target, source, env):
 env.AddPostAction(elf, env.VerboseAction("$SIZETOOL -A -d $TARGET", "Section sizes of $TARGET"))
 env.AddPostAction(elf, env.VerboseAction(_report, ""))
 
-if machine:
+# Upload: the ELF's own segments, never a gap-filled image — code from the flash origin up, the
+# parameter block at its own address — so a flasher erases only the sectors they occupy.
+protocol = env.subst("$UPLOAD_PROTOCOL") or board.get("upload.protocol", "")
+flash_origin, params_origin = board.get("npin.flash_origin", "0x0"), board.get("npin.params_origin", "0x0")
+if protocol == "qemu" or (machine and not protocol):
     # "Uploading" to an emulated board starts QEMU with the ELF; its UART 0 is this terminal.
     env.Replace(UPLOADCMD="qemu-system-arm -M %s -nographic -kernel $SOURCE $UPLOAD_FLAGS" % machine)
+elif protocol == "stlink":
+    code_bin, params_bin = join("$BUILD_DIR", "code.bin"), join("$BUILD_DIR", "params.bin")
+    env.Replace(UPLOADCMD=" && ".join([
+        "$OBJCOPY -O binary -R .npin_params -R .noinit -R .bss $SOURCE %s" % code_bin,
+        "$OBJCOPY -O binary -j .npin_params $SOURCE %s" % params_bin,
+        "st-flash write %s %s" % (code_bin, flash_origin),
+        "(test ! -s %s || st-flash write %s %s)" % (params_bin, params_bin, params_origin),
+        "st-flash reset"]))
+elif protocol == "openocd":
+    target = board.get("npin.openocd_target", "")
+    env.Replace(UPLOADCMD='openocd -f interface/stlink.cfg -f %s -c "program $SOURCE verify reset exit"' % target
+                if target else "echo 'error: upload_protocol = openocd needs [platformio] openocd_target in the "
+                               "board file' >&2; exit 1")
 else:
-    env.Replace(UPLOADCMD="st-flash --reset --format ihex write $SOURCE")
-upload_source = elf if machine else hexfile
+    env.Replace(UPLOADCMD="echo 'error: upload_protocol = %s: the local builder flashes with stlink (st-flash), "
+                          "openocd or qemu' >&2; exit 1" % protocol)
+upload_source = elf
 AlwaysBuild(env.Alias("upload", upload_source, env.VerboseAction("$UPLOADCMD", "Uploading $SOURCE")))
 AlwaysBuild(env.Alias("size", elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE")))
 Default([hexfile])
