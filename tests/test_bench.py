@@ -1,6 +1,7 @@
 """HIL benchmarks: the Cortex-M4 kernels hold the reference's bits and the 12,000-instruction step
 budget under an ARM emulator, and `npin bench` catches a deliberate slowdown against a baseline."""
 import math
+import re
 from xml.etree import ElementTree
 
 import numpy as np
@@ -99,12 +100,14 @@ def test_routing_shape_step_on_the_m4(elves):
 
 
 @needs("qemu")
-def test_bench_catches_a_deliberate_slowdown(tmp_path):
+def test_bench_catches_a_deliberate_slowdown(tmp_path, capsys):
     """Only the exact figures are under test here: wall-clock figures (serial round trip, vectors/s)
     on a shared 2-core CI machine swing past any ratio, so they get a ratio no run can break."""
     out = tmp_path / "bench"
     common = ["bench", "--board", "mps2-an386", "--out", str(out), "--no-host"]
     assert main(common) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"device ticks per 8-facet check: \d+ on (SysTick|DWT CYCCNT) \(emulated", printed), printed
     first = sorted((out / "runs").glob("*.json"))[0]
     assert main(common + ["--baseline", str(first), "--noisy-ratio", "1e6"]) == 0
     rc = main(common + ["--baseline", str(first), "--noisy-ratio", "1e6", "--cflags=-O0"])

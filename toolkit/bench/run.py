@@ -41,6 +41,12 @@ def _compiler() -> str:
     return res.stdout.splitlines()[0] if res.returncode == 0 else "unknown"
 
 
+# BENCH's tick sources (docs/protocol.md); every one counts CPU cycles. QEMU's counters run on its
+# own virtual clock, so an emulated board's figure is not a cycle count of any silicon.
+TICK_SOURCES = {0: "none", 1: "SysTick", 2: "DWT CYCCNT", 3: "nRF51 TIMER0"}
+BENCH_REPS = 16
+
+
 def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str = "", serial_vectors: int = 300,
               host: bool = True, lg_env: Path | None = None) -> dict:
     """`port`: a real board's serial port; `lg_env`: a labgrid environment (npin boards lg-env) whose
@@ -48,6 +54,7 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
     board = load_board(board_id)
     kernel_sets = ["portable"] + (["m4"] if board.has_dsp else [])
     metrics: dict[str, float] = {}
+    device_ticks = None
     fits, grids, builds, energy = {}, {}, {}, {}
     pin = synthetic_pin(*board.hil_shape, seed=11)
     with progress_bar(f"bench {board_id}", len(kernel_sets) * 2 + 2) as advance:
@@ -100,6 +107,9 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                     metrics["pin.updates_to_first_pin.median"] = float(np.median(delays))
                     metrics["pin.updates_to_first_pin.p90"] = float(np.percentile(delays, 90))
                 metrics["pin.episodes_without_correct_pin"] = float(-(-len(xs) // 30) - len(delays))
+                ticks, reps, source = target.client.bench(BENCH_REPS)
+                device_ticks = {"source": TICK_SOURCES.get(source, f"code {source}"),
+                                "per_check": ticks / reps if source else None}
         advance()
         if host:
             from ..pin.bench import bench
@@ -118,5 +128,6 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                  "shapes": {name: list(shape) for name, shape in SHAPES.items()}},
         "fits": fits,
         "energy": energy,
+        "device_ticks": device_ticks,
         "metrics": metrics,
     }
