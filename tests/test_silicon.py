@@ -233,3 +233,26 @@ def test_upload_flashes_the_elf_segments_with_the_boards_protocol(tmp_path):
 
     r, log, calls = upload("jlink")
     assert r.returncode != 0 and "upload_protocol = jlink" in r.stdout + r.stderr and not calls
+
+
+@needs("arm")
+@pytest.mark.parametrize("board_id", ["nucleo_f446re", "lm3s6965evb"])
+def test_each_clock_enable_is_read_back_before_the_next_step(board_id, elves):
+    """The STM32 errata: a peripheral written right after its clock enable may miss the write;
+    reading the enable register back first is the cure (and a Stellaris part bus-faults on a gated
+    peripheral). npin_board_init runs under unicorn with every init register recorded."""
+    board = load_board(board_id)
+    cc = _counter(elves(board_id), board)
+    steps = [a for a, _, _, wait in board.uart_init if not wait]
+    pages = sorted({a & ~0xFFF for a in steps})
+    log = []
+    for page in pages:
+        cc.uc.mmio_map(page, 0x1000, lambda uc, off, size, _, page=page: log.append(("r", page + off)) or 0, None,
+                       lambda uc, off, size, value, _, page=page: log.append(("w", page + off)), None)
+    for page in (SCB_PAGE, 0xE000_1000):  # SysTick, DEMCR; the DWT
+        cc.uc.mmio_map(page, 0x1000, lambda uc, off, size, _: 0, None, lambda uc, off, size, value, _: None, None)
+    cc.call("npin_board_init", limit=5_000_000)
+    writes = [i for i, (kind, _) in enumerate(log) if kind == "w"]
+    assert [log[i][1] for i in writes] == steps
+    for i in writes:
+        assert log[i + 1] == ("r", log[i][1]), f"step at 0x{log[i][1]:08x} not read back: {log[i:i + 3]}"
