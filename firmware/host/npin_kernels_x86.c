@@ -122,11 +122,20 @@ static inline uint32_t pass_row(uint32_t k, uint32_t j, uint32_t n_facets)
     return k + j < n_facets ? k + j : n_facets - 1u;
 }
 
+/* The per-instruction-set primitives; one kernel body below uses them. VEC holds VB int16 lanes;
+ * MAC adds pairwise products into int32 lanes; SUM8 gives the lane sums of 8 accumulators, in
+ * their order, as 8 int32. */
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 /* 32 components per block, multiply-add-accumulate in one instruction. */
 #define VB 32u
-#define Q15_PASS 4u
-#define Q7_PASS 8u
+typedef __m512i vec_t;
+#define LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define LOAD_Q7(p) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define ZERO() _mm512_setzero_si512()
+#define SRAI8(v) _mm512_srai_epi16((v), 8)
+#define LOW_BYTE(v) _mm512_and_si512((v), _mm512_set1_epi16(0xFF))
+#define Q7_SHUFFLE(v) _mm512_shufflehi_epi16(_mm512_shufflelo_epi16((v), Q7_ORDER), Q7_ORDER)
+#define MAC(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
 
 /* One level of a transposed sum: with w lanes per vector in a and b, returns a vector holding
  * both inputs' vectors at w / 2 lanes each (a's first), each lane the sum of two of theirs. */
@@ -142,40 +151,65 @@ static inline __m512i fold(__m512i a, __m512i b, uint32_t w)
                             _mm512_permutex2var_epi32(a, _mm512_loadu_si512(i2), b));
 }
 
-/* The lane sums of 8 accumulators, in their order, in lanes 0-7 of one vector. */
 static inline __m256i sum8(const __m512i *v)
 {
     __m512i p0 = fold(v[0], v[1], 16u), p1 = fold(v[2], v[3], 16u), p2 = fold(v[4], v[5], 16u),
             p3 = fold(v[6], v[7], 16u);
     return _mm512_castsi512_si256(fold(fold(fold(p0, p1, 8u), fold(p2, p3, 8u), 4u), _mm512_setzero_si512(), 2u));
 }
+#else
+/* 16 components per block: vpmaddwd, then an add. */
+#define VB 16u
+typedef __m256i vec_t;
+#define LOADU(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define LOAD_Q7(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define ZERO() _mm256_setzero_si256()
+#define SRAI8(v) _mm256_srai_epi16((v), 8)
+#define LOW_BYTE(v) _mm256_and_si256((v), _mm256_set1_epi16(0xFF))
+#define Q7_SHUFFLE(v) _mm256_shufflehi_epi16(_mm256_shufflelo_epi16((v), Q7_ORDER), Q7_ORDER)
+#define MAC(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
+
+/* The lane sums of a, b, c and d. */
+static inline __m128i sum4(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+static inline __m256i sum8(const __m256i *v)
+{
+    return _mm256_set_m128i(sum4(v[4], v[5], v[6], v[7]), sum4(v[0], v[1], v[2], v[3]));
+}
+#endif
+
+#define Q15_PASS 4u /* facets per pass: 8 accumulators (Σ mh·f and Σ ml·f each), as for Q7 */
+#define Q7_PASS 8u
 
 void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
 {
-    __m512i mh[CHUNK / VB], ml[CHUNK / VB];
-    const __m512i low_byte = _mm512_set1_epi16(0xFF);
+    vec_t mh[CHUNK / VB], ml[CHUNK / VB];
     const uint32_t vec = dims / VB * VB;
     uint32_t c, k, b, j;
     for (k = 0; k < n_facets; ++k) dot[k] = q15_tail(m, facets + k * dims, vec, dims);
     for (c = 0; c < vec; c += CHUNK) {
         const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
         for (b = 0; b < n; ++b) {
-            __m512i mv = _mm512_loadu_si512((const void *)(m + c + b * VB));
-            mh[b] = _mm512_srai_epi16(mv, 8);
-            ml[b] = _mm512_and_si512(mv, low_byte);
+            vec_t mv = LOADU(m + c + b * VB);
+            mh[b] = SRAI8(mv);
+            ml[b] = LOW_BYTE(mv);
         }
         for (k = 0; k < n_facets; k += Q15_PASS) {
             const int16_t *f[Q15_PASS];
-            __m512i acc[2u * Q15_PASS]; /* Σ mh·f for each facet, then Σ ml·f for each */
+            vec_t acc[2u * Q15_PASS]; /* Σ mh·f for each facet, then Σ ml·f for each */
             int64_t out[Q15_PASS];
             __m256i s;
             for (j = 0; j < Q15_PASS; ++j) f[j] = facets + pass_row(k, j, n_facets) * dims + c;
-            for (j = 0; j < 2u * Q15_PASS; ++j) acc[j] = _mm512_setzero_si512();
+            for (j = 0; j < 2u * Q15_PASS; ++j) acc[j] = ZERO();
             for (b = 0; b < n; ++b)
                 for (j = 0; j < Q15_PASS; ++j) {
-                    __m512i fv = _mm512_loadu_si512((const void *)(f[j] + b * VB));
-                    acc[j] = _mm512_dpwssd_epi32(acc[j], mh[b], fv);
-                    acc[Q15_PASS + j] = _mm512_dpwssd_epi32(acc[Q15_PASS + j], ml[b], fv);
+                    vec_t fv = LOADU(f[j] + b * VB);
+                    acc[j] = MAC(acc[j], mh[b], fv);
+                    acc[Q15_PASS + j] = MAC(acc[Q15_PASS + j], ml[b], fv);
                 }
             s = sum8(acc);
             _mm256_storeu_si256((__m256i *)(void *)out,
@@ -188,112 +222,31 @@ void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint3
 
 void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
 {
-    __m512i mp[CHUNK / VB];
+    vec_t mp[CHUNK / VB];
     const uint32_t vec = dims / VB * VB;
     uint32_t c, k, b, j;
     for (k = 0; k < n_facets; ++k) dot[k] = q7_tail(m, facets + k * dims, vec, dims);
     for (c = 0; c < vec; c += CHUNK) {
         const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
-        for (b = 0; b < n; ++b)
-            mp[b] = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(_mm512_loadu_si512((const void *)(m + c + b * VB)),
-                                                                  Q7_ORDER), Q7_ORDER);
+        for (b = 0; b < n; ++b) mp[b] = Q7_SHUFFLE(LOADU(m + c + b * VB));
         for (k = 0; k < n_facets; k += Q7_PASS) {
             const int8_t *f[Q7_PASS];
-            __m512i acc[Q7_PASS];
+            vec_t acc[Q7_PASS];
             int64_t out[Q7_PASS];
+            __m256i s;
             for (j = 0; j < Q7_PASS; ++j) {
                 f[j] = facets + pass_row(k, j, n_facets) * dims + c;
-                acc[j] = _mm512_setzero_si512();
+                acc[j] = ZERO();
             }
             for (b = 0; b < n; ++b)
-                for (j = 0; j < Q7_PASS; ++j)
-                    acc[j] = _mm512_dpwssd_epi32(acc[j], mp[b], _mm512_cvtepi8_epi16(
-                        _mm256_loadu_si256((const __m256i *)(const void *)(f[j] + b * VB))));
-            _mm512_storeu_si512((void *)out, _mm512_cvtepi32_epi64(sum8(acc)));
+                for (j = 0; j < Q7_PASS; ++j) acc[j] = MAC(acc[j], mp[b], LOAD_Q7(f[j] + b * VB));
+            s = sum8(acc);
+            _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(s)));
+            _mm256_storeu_si256((__m256i *)(void *)(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s, 1)));
             for (j = 0; j < Q7_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
         }
     }
 }
-#else
-/* 16 components per block: vpmaddwd, then an add. */
-#define VB 16u
-#define Q15_PASS 4u
-#define Q7_PASS 8u
-
-/* The lane sums of a, b, c and d. */
-static inline __m128i sum4(__m256i a, __m256i b, __m256i c, __m256i d)
-{
-    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
-void npin_dots_q15(const int16_t *m, const int16_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
-{
-    __m256i mh[CHUNK / VB], ml[CHUNK / VB];
-    const __m256i low_byte = _mm256_set1_epi16(0xFF);
-    const uint32_t vec = dims / VB * VB;
-    uint32_t c, k, b, j;
-    for (k = 0; k < n_facets; ++k) dot[k] = q15_tail(m, facets + k * dims, vec, dims);
-    for (c = 0; c < vec; c += CHUNK) {
-        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
-        for (b = 0; b < n; ++b) {
-            __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)(m + c + b * VB));
-            mh[b] = _mm256_srai_epi16(mv, 8);
-            ml[b] = _mm256_and_si256(mv, low_byte);
-        }
-        for (k = 0; k < n_facets; k += Q15_PASS) {
-            const int16_t *f[Q15_PASS];
-            __m256i h[Q15_PASS], l[Q15_PASS];
-            int64_t out[Q15_PASS];
-            for (j = 0; j < Q15_PASS; ++j) {
-                f[j] = facets + pass_row(k, j, n_facets) * dims + c;
-                h[j] = _mm256_setzero_si256();
-                l[j] = h[j];
-            }
-            for (b = 0; b < n; ++b)
-                for (j = 0; j < Q15_PASS; ++j) {
-                    __m256i fv = _mm256_loadu_si256((const __m256i *)(const void *)(f[j] + b * VB));
-                    h[j] = _mm256_add_epi32(h[j], _mm256_madd_epi16(mh[b], fv));
-                    l[j] = _mm256_add_epi32(l[j], _mm256_madd_epi16(ml[b], fv));
-                }
-            _mm256_storeu_si256((__m256i *)(void *)out, _mm256_add_epi64(
-                _mm256_slli_epi64(_mm256_cvtepi32_epi64(sum4(h[0], h[1], h[2], h[3])), 8),
-                _mm256_cvtepi32_epi64(sum4(l[0], l[1], l[2], l[3]))));
-            for (j = 0; j < Q15_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
-        }
-    }
-}
-
-void npin_dots_q7(const int16_t *m, const int8_t *facets, uint32_t dims, uint32_t n_facets, int64_t *dot)
-{
-    __m256i mp[CHUNK / VB];
-    const uint32_t vec = dims / VB * VB;
-    uint32_t c, k, b, j;
-    for (k = 0; k < n_facets; ++k) dot[k] = q7_tail(m, facets + k * dims, vec, dims);
-    for (c = 0; c < vec; c += CHUNK) {
-        const uint32_t n = (vec - c < CHUNK ? vec - c : CHUNK) / VB;
-        for (b = 0; b < n; ++b)
-            mp[b] = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(m + c + b * VB)),
-                                                                  Q7_ORDER), Q7_ORDER);
-        for (k = 0; k < n_facets; k += Q7_PASS) {
-            const int8_t *f[Q7_PASS];
-            __m256i a[Q7_PASS];
-            int64_t out[Q7_PASS];
-            for (j = 0; j < Q7_PASS; ++j) {
-                f[j] = facets + pass_row(k, j, n_facets) * dims + c;
-                a[j] = _mm256_setzero_si256();
-            }
-            for (b = 0; b < n; ++b)
-                for (j = 0; j < Q7_PASS; ++j)
-                    a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(mp[b], _mm256_cvtepi8_epi16(
-                        _mm_loadu_si128((const __m128i *)(const void *)(f[j] + b * VB)))));
-            _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvtepi32_epi64(sum4(a[0], a[1], a[2], a[3])));
-            _mm256_storeu_si256((__m256i *)(void *)(out + 4), _mm256_cvtepi32_epi64(sum4(a[4], a[5], a[6], a[7])));
-            for (j = 0; j < Q7_PASS && k + j < n_facets; ++j) dot[k + j] += out[j];
-        }
-    }
-}
-#endif
 
 void npin_copy_q15(int16_t *dst, const int16_t *src, uint32_t dims) { memcpy(dst, src, 2u * dims); }
 
