@@ -11,14 +11,11 @@ from firmware.insn_count import ArmCallCounter
 from firmware.slab import layout_of, pack_slab
 from quant.pin_fixed import PinFixed
 
-from ..pin.synth import synthetic_pin
+from ..pin.synth import SHAPES, synthetic_pin
 
 DIMS = (64, 128, 256, 512)
 FACETS = (1, 8, 16)
 SLOTS = 8
-# Named shapes measured besides the grid: the mission Pin, and the largest routing Pin (every
-# CLINC150 intent: 384-d MiniLM vectors, 150 Q7 facets, docs/pin-spec.md §2.2).
-SHAPES = {"mission": (512, 16, 32, "q15"), "routing": (384, 150, 4, "q7")}
 
 
 @dataclass

@@ -14,10 +14,9 @@ from common.timing import best_of
 from firmware.host_twin import KERNELS, HostTwin
 from quant.pin_fixed import FACET_FORMATS, PinParams
 
+from .synth import SHAPES
 
-# (dims, facets, facet format, slots, what the shape is): the mission shape in both facet formats
-# and the largest shape the router ships (every CLINC150 intent, docs/routing.md).
-ROUTING_SHAPE = (384, 150, "q7", 4, "largest routing shape")
+
 
 
 @dataclass
@@ -126,8 +125,8 @@ def bench_shapes(dims: int = 512, facets: int = 16, rounds: int = 5) -> list[Ben
     """The given shape with Q15 facets (first: the figure the last line reports), with Q7 facets,
     and the largest routing shape."""
     out = [bench(dims, facets, rounds), bench(dims, facets, rounds, facet_format="q7")]
-    d, k, fmt, slots, label = ROUTING_SHAPE
+    d, k, slots, fmt = SHAPES["routing"]
     if (d, k) != (dims, facets):
-        out.append(bench(d, k, rounds, facet_format=fmt, slots=slots, label=label))
+        out.append(bench(d, k, rounds, facet_format=fmt, slots=slots, label="largest routing shape"))
     return out
 

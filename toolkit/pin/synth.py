@@ -14,6 +14,11 @@ from .intent_stream import intent_episodes
 from .config import example_config, parse_pin_config
 
 
+# The named Pin shapes the benchmarks measure, (D, K, slots, facet format): the mission Pin, and the
+# largest routing Pin (every CLINC150 intent: 384-d MiniLM vectors, 150 Q7 facets, docs/pin-spec.md §2.2).
+SHAPES = {"mission": (512, 16, 32, "q15"), "routing": (384, 150, 4, "q7")}
+
+
 @dataclass(frozen=True)
 class SyntheticPin:
     facets: np.ndarray  # float directions the intent streams are drawn around
