@@ -27,6 +27,7 @@ ERROR_NAMES = {E_CRC: "CRC", E_TRUNCATED: "TRUNCATED", E_OVERSIZE: "OVERSIZE", E
 
 FLAG_PARAMS_OK, FLAG_WARM, FLAG_BANNER, FLAG_SIMD, FLAG_PARTS = 1, 2, 4, 8, 16
 RESET_STATE, RESET_REBOOT = 0, 1
+TICK_SOURCES = {0: "none", 1: "SysTick", 2: "DWT CYCCNT", 3: "nRF51 TIMER0"}  # BENCH's source byte; all count CPU cycles
 HELLO_BYTES = 84
 STEP_RECORD = struct.Struct("<bxhhHI")  # status, 0, facet (-1 unless fired), score_q15, tool, digest
 NO_SEQ = 0xFFFF

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware import protocol as P
 from firmware.project_gen import generate_project
 
 from ..boards import load_board
@@ -41,10 +42,7 @@ def _compiler() -> str:
     return res.stdout.splitlines()[0] if res.returncode == 0 else "unknown"
 
 
-# BENCH's tick sources (docs/protocol.md); every one counts CPU cycles. QEMU's counters run on its
-# own virtual clock, so an emulated board's figure is not a cycle count of any silicon.
-TICK_SOURCES = {0: "none", 1: "SysTick", 2: "DWT CYCCNT", 3: "nRF51 TIMER0"}
-BENCH_REPS = 16
+BENCH_REPS = 16  # K-facet checks per device BENCH
 
 
 def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str = "", serial_vectors: int = 300,
@@ -108,8 +106,9 @@ def run_bench(board_id: str, workdir: Path, port: str | None = None, cflags: str
                     metrics["pin.updates_to_first_pin.p90"] = float(np.percentile(delays, 90))
                 metrics["pin.episodes_without_correct_pin"] = float(-(-len(xs) // 30) - len(delays))
                 ticks, reps, source = target.client.bench(BENCH_REPS)
-                device_ticks = {"source": TICK_SOURCES.get(source, f"code {source}"),
-                                "per_check": ticks / reps if source else None}
+                device_ticks = {"source": P.TICK_SOURCES.get(source, f"code {source}"),
+                                "per_check": ticks / reps if source else None,
+                                "emulated": target.emulated}  # then QEMU's virtual clock, not silicon cycles
         advance()
         if host:
             from ..pin.bench import bench

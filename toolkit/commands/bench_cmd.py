@@ -10,7 +10,7 @@ from common.files import write_atomic
 from ..bench.compare import EXACT_TOLERANCE, NOISY_RATIO, compare
 from ..bench.report import history, html_report, junit, store_run
 from ..bench.run import run_bench
-from ..boards import DEFAULT_BOARD, load_board
+from ..boards import DEFAULT_BOARD
 
 
 def register(sub) -> None:
@@ -88,7 +88,7 @@ def cmd_bench(args) -> int:
         print(f"  device ticks per {result['meta']['hil_shape'][1]}-facet check: "
               + (f"{dt['per_check']:.0f} on {dt['source']}" if dt["per_check"] is not None
                  else "none — this board has no tick source the firmware can read")
-              + (" (emulated: QEMU's virtual clock, not silicon cycles)" if load_board(args.board).emulated else ""))
+              + (" (emulated: QEMU's virtual clock, not silicon cycles)" if dt["emulated"] else ""))
     for key in sorted(k for k in m if k.startswith("host.")):
         print(f"  {key}: {m[key]:.0f}")
     bad = [v for v in verdicts if not v.ok]
