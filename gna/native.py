@@ -35,6 +35,7 @@ class NativeUnavailable(NpinError):
 
 
 _lib = None
+_build_failure: str | None = None
 
 
 SWITCH = "NPIN_GNA_NATIVE"  # "0": the native emulator is off and the numpy one runs everything
@@ -55,9 +56,11 @@ def unavailable() -> str | None:
 
 def load():
     """(ffi, lib), compiled once per source change and cached (common/cbuild.py)."""
-    global _lib
+    global _lib, _build_failure
     if switched_off():
         raise NativeUnavailable(f"the native GNA emulator is switched off ({SWITCH}=0)")
+    if _build_failure is not None:  # a failed build is not tried again on every default_backend()
+        raise NativeUnavailable(_build_failure)
     if _lib is None:
         from common.cbuild import TwinBuildError, cffi_module
 
@@ -68,7 +71,8 @@ def load():
                                ["-std=gnu11", "-O3", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"],
                                what="the native GNA emulator")
         except TwinBuildError as e:
-            raise NativeUnavailable(str(e)) from e
+            _build_failure = str(e)
+            raise NativeUnavailable(_build_failure) from e
         set_isa(os.environ.get("NPIN_GNA_ISA"))
     return _lib
 
